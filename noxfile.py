@@ -1,0 +1,74 @@
+"""The test matrix: every Python 3.10-3.13 on the machine x asyncio / trio, plus lint and types.
+
+    nox -s tests lint typecheck      # everything CI runs
+    nox -s "tests-3.12(backend='trio')"
+    nox -s bench                     # benchmarks beside their peers (APScheduler, the TS SDK)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+# A Python missing from the machine is reported, not fatal: the matrix is "every 3.10-3.13 found".
+nox.options.error_on_missing_interpreters = False
+
+ROOT = Path(__file__).parent
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+CONFORMANCE = ROOT / "tests" / "conformance"
+
+
+def _install_node_packages(session: nox.Session) -> None:
+    """Install the official TypeScript SDK for the conformance tests (once per checkout)."""
+    if not (CONFORMANCE / "package.json").exists():
+        return
+    if shutil.which("npm") is None:
+        session.warn("npm not found: the TypeScript SDK conformance tests will fail")
+        return
+    if not (CONFORMANCE / "node_modules").exists():
+        lock = (CONFORMANCE / "package-lock.json").exists()
+        session.run(
+            "npm", "ci" if lock else "install", "--no-audit", "--no-fund",
+            "--prefix", str(CONFORMANCE), external=True,
+        )  # fmt: skip
+
+
+@nox.session(python=PYTHONS)
+@nox.parametrize("backend", ["asyncio", "trio"])
+def tests(session: nox.Session, backend: str) -> None:
+    """Run the whole suite with every async test on one anyio backend."""
+    session.install("-e", ".[test]")
+    _install_node_packages(session)
+    session.run(
+        "pytest", *(session.posargs or ["-q"]),
+        env={"SPACETIME_SCHED_BACKENDS": backend},
+    )  # fmt: skip
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    paths = ["spacetime_sched", "tests", "benchmarks", "examples", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[test]", "mypy>=1.10")
+    session.run("mypy", "spacetime_sched")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Benchmarks side by side with their peers; results go to docs/benchmarks.md by hand."""
+    session.install("-e", ".[test]", "apscheduler==4.0.0a6", "pytest-benchmark")
+    _install_node_packages(session)
+    env = {"PYTHONHASHSEED": "0", **({"BENCH_QUICK": "1"} if os.environ.get("BENCH_QUICK") else {})}
+    for script in session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", script, env=env)

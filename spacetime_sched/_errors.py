@@ -1,0 +1,128 @@
+"""The one exception hierarchy of spacetime_sched.
+
+Every error this library raises on purpose derives from :class:`SpacetimeSchedError`, and also
+from the built-in exception a Python programmer would expect (``ValueError`` for bad input,
+``LookupError`` for a missing schedule, ``TimeoutError`` for a call that took too long), so
+``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SpacetimeSchedError",
+    "TimeRangeError",
+    "NaiveDatetimeError",
+    "SatsError",
+    "EncodeError",
+    "DecodeError",
+    "SchedulerError",
+    "ScheduleNotFoundError",
+    "InvalidScheduleError",
+    "SchedulerClosedError",
+    "ClientError",
+    "ConnectError",
+    "ConnectionClosedError",
+    "ProtocolError",
+    "ArgumentError",
+    "ReducerError",
+    "InternalError",
+    "CallTimeoutError",
+    "QueryError",
+]
+
+
+class SpacetimeSchedError(Exception):
+    """Base class of every error raised by spacetime_sched."""
+
+
+# --- time types -------------------------------------------------------------------------------
+
+
+class TimeRangeError(SpacetimeSchedError, OverflowError):
+    """A Timestamp or TimeDuration left the signed 64-bit microsecond range of SpacetimeDB."""
+
+
+class NaiveDatetimeError(SpacetimeSchedError, ValueError):
+    """A naive ``datetime`` was given where an aware one is needed (we never guess a zone)."""
+
+
+# --- SATS codec (re-exported as spacetime_sched.sats.SatsError, ...) ---------------------------
+
+
+class SatsError(SpacetimeSchedError, ValueError):
+    """A value does not fit its SATS type, or bytes/JSON do not decode as that type.
+
+    The message names the path to the offending part, e.g.
+    ``elements[2].score: expected u32 in 0..4294967295, got -1``.
+    """
+
+
+class EncodeError(SatsError):
+    """A Python value could not be encoded as the given SATS type."""
+
+
+class DecodeError(SatsError):
+    """BSATN bytes or SATS-JSON could not be decoded as the given SATS type."""
+
+
+# --- scheduler --------------------------------------------------------------------------------
+
+
+class SchedulerError(SpacetimeSchedError):
+    """Base class of scheduler errors."""
+
+
+class ScheduleNotFoundError(SchedulerError, LookupError):
+    """No schedule has the given id (it never existed, or it was removed)."""
+
+
+class InvalidScheduleError(SchedulerError, ValueError):
+    """A schedule, trigger or policy argument is invalid."""
+
+
+class SchedulerClosedError(SchedulerError, RuntimeError):
+    """The scheduler has been shut down and accepts no more work."""
+
+
+# --- client -----------------------------------------------------------------------------------
+
+
+class ClientError(SpacetimeSchedError):
+    """Base class of errors talking to a SpacetimeDB server."""
+
+
+class ConnectError(ClientError, ConnectionError):
+    """Could not connect (unreachable host, HTTP error on upgrade, bad token, ...)."""
+
+
+class ConnectionClosedError(ClientError, ConnectionError):
+    """The connection closed while a request was outstanding, or before it was made."""
+
+
+class ProtocolError(ClientError):
+    """The peer sent a frame that does not follow the SpacetimeDB protocol."""
+
+
+class ArgumentError(ClientError, ValueError):
+    """Reducer or procedure arguments do not match the module schema (nothing was sent)."""
+
+
+class ReducerError(ClientError):
+    """The reducer ran and returned an error (``Err``); ``message`` is its decoded text."""
+
+    def __init__(self, reducer: str, message: str) -> None:
+        super().__init__(f"reducer {reducer!r} failed: {message}")
+        self.reducer = reducer
+        self.message = message
+
+
+class InternalError(ClientError):
+    """The host could not run the call (panic, bad arguments, unknown or private reducer)."""
+
+
+class CallTimeoutError(ClientError, TimeoutError):
+    """No result arrived for a call within its timeout."""
+
+
+class QueryError(ClientError):
+    """A one-off query or subscription query was rejected by the server."""

@@ -1,0 +1,3 @@
+"""Test helpers: a virtual clock for the scheduler and a local SpacetimeDB-compatible server."""
+
+from __future__ import annotations
