@@ -28,6 +28,7 @@ __all__ = [
     "InternalError",
     "CallTimeoutError",
     "QueryError",
+    "ConfigurationError",
 ]
 
 
@@ -126,3 +127,7 @@ class CallTimeoutError(ClientError, TimeoutError):
 
 class QueryError(ClientError):
     """A one-off query or subscription query was rejected by the server."""
+
+
+class ConfigurationError(ClientError, ValueError):
+    """A connection option is invalid (bad URI scheme, no database name, missing extra, ...)."""
