@@ -1,0 +1,127 @@
+"""The SpacetimeDB client protocol: v2 messages, v2/v3 frames, row lists and the module schema.
+
+* Message classes (:class:`CallReducer`, :class:`ReducerResult`, ...): frozen value classes whose
+  fields are the server's names in BSATN order. :data:`ClientMessage` and :data:`ServerMessage`
+  are the unions.
+* :func:`encode_client_message` / :func:`decode_server_message` (and the reverse pair for a
+  server): one message as BSATN. :func:`decode_server_frame` / :func:`encode_client_frame` work
+  on whole WebSocket frames (compression tag, gzip/brotli, v3 batching).
+* :class:`BsatnRowList`: a batch of table rows.
+* :class:`ModuleSchema`: the ``RawModuleDefV9`` JSON of ``/v1/database/{name}/schema?version=9``,
+  with reducer argument encoding (:meth:`ReducerDef.encode_args`).
+"""
+
+from __future__ import annotations
+
+from ._codec import (
+    decode_client_message,
+    decode_client_message_from,
+    decode_server_message,
+    decode_server_message_from,
+    encode_client_message,
+    encode_server_message,
+)
+from ._frames import (
+    COMPRESSION_BROTLI,
+    COMPRESSION_GZIP,
+    COMPRESSION_NONE,
+    COMPRESSION_THRESHOLD,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    Compression,
+    decode_client_frame,
+    decode_server_frame,
+    decompress_server_frame,
+    encode_client_frame,
+    encode_server_frame,
+)
+from ._messages import (
+    CallProcedure,
+    CallReducer,
+    ClientMessage,
+    EventTable,
+    InitialConnection,
+    OneOffQuery,
+    OneOffQueryResult,
+    PersistentTable,
+    ProcedureInternalError,
+    ProcedureResult,
+    ProcedureReturned,
+    ProcedureStatus,
+    QueryRows,
+    QuerySetId,
+    QuerySetUpdate,
+    ReducerErr,
+    ReducerInternalError,
+    ReducerOk,
+    ReducerOkEmpty,
+    ReducerOutcome,
+    ReducerResult,
+    ServerMessage,
+    SingleTableRows,
+    Subscribe,
+    SubscribeApplied,
+    SubscriptionError,
+    TableUpdate,
+    TableUpdateRows,
+    TransactionUpdate,
+    Unsubscribe,
+    UnsubscribeApplied,
+    UnsubscribeFlags,
+)
+from ._rows import BsatnRowList, FixedSize, RowOffsets, RowSizeHint
+
+__all__ = [
+    "COMPRESSION_BROTLI",
+    "COMPRESSION_GZIP",
+    "COMPRESSION_NONE",
+    "COMPRESSION_THRESHOLD",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "BsatnRowList",
+    "CallProcedure",
+    "CallReducer",
+    "ClientMessage",
+    "Compression",
+    "EventTable",
+    "FixedSize",
+    "InitialConnection",
+    "OneOffQuery",
+    "OneOffQueryResult",
+    "PersistentTable",
+    "ProcedureInternalError",
+    "ProcedureResult",
+    "ProcedureReturned",
+    "ProcedureStatus",
+    "QueryRows",
+    "QuerySetId",
+    "QuerySetUpdate",
+    "ReducerErr",
+    "ReducerInternalError",
+    "ReducerOk",
+    "ReducerOkEmpty",
+    "ReducerOutcome",
+    "ReducerResult",
+    "RowOffsets",
+    "RowSizeHint",
+    "ServerMessage",
+    "SingleTableRows",
+    "Subscribe",
+    "SubscribeApplied",
+    "SubscriptionError",
+    "TableUpdate",
+    "TableUpdateRows",
+    "TransactionUpdate",
+    "Unsubscribe",
+    "UnsubscribeApplied",
+    "UnsubscribeFlags",
+    "decode_client_frame",
+    "decode_client_message",
+    "decode_client_message_from",
+    "decode_server_frame",
+    "decode_server_message",
+    "decode_server_message_from",
+    "decompress_server_frame",
+    "encode_client_frame",
+    "encode_client_message",
+    "encode_server_frame",
+    "encode_server_message",
+]
