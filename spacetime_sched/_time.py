@@ -20,7 +20,7 @@ import re
 import time
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
-from typing import Any, ClassVar, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias, overload
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -267,13 +267,22 @@ class TimeDuration:
         """Whole milliseconds, truncated toward zero (like the TypeScript SDK's ``millis``)."""
         return _trunc_div(self.micros, MICROS_PER_MILLI)
 
+    def to_micros(self) -> int:
+        return self.micros
+
+    def clamp(self, low: TimeDuration, high: TimeDuration) -> TimeDuration:
+        """This duration limited to ``low..high`` (inclusive)."""
+        if high < low:
+            raise ValueError(f"TimeDuration.clamp: low {low} is greater than high {high}")
+        return low if self < low else high if self > high else self
+
     def total_seconds(self) -> float:
         """Seconds as a float, for display and for APIs that want one (may lose µs precision)."""
         return self.micros / MICROS_PER_SECOND
 
     # --- arithmetic ---------------------------------------------------------------------------
 
-    def __add__(self, other: object) -> Any:
+    def __add__(self, other: TimeDuration | _dt.timedelta) -> TimeDuration:
         if type(other) is TimeDuration:
             return _duration(self.micros + other.micros, "TimeDuration + TimeDuration")
         if isinstance(other, _dt.timedelta):
@@ -284,7 +293,7 @@ class TimeDuration:
 
     __radd__ = __add__
 
-    def __sub__(self, other: object) -> TimeDuration:
+    def __sub__(self, other: TimeDuration | _dt.timedelta) -> TimeDuration:
         if type(other) is TimeDuration:
             return _duration(self.micros - other.micros, "TimeDuration - TimeDuration")
         if isinstance(other, _dt.timedelta):
@@ -293,7 +302,7 @@ class TimeDuration:
             )
         return NotImplemented
 
-    def __rsub__(self, other: object) -> TimeDuration:
+    def __rsub__(self, other: _dt.timedelta) -> TimeDuration:
         if isinstance(other, _dt.timedelta):
             return _duration(
                 TimeDuration.from_timedelta(other).micros - self.micros, "timedelta - TimeDuration"
@@ -309,7 +318,7 @@ class TimeDuration:
     def __abs__(self) -> TimeDuration:
         return _duration(abs(self.micros), "abs(TimeDuration)")
 
-    def __mul__(self, factor: object) -> TimeDuration:
+    def __mul__(self, factor: Number) -> TimeDuration:
         if type(factor) is int:
             return _duration(self.micros * factor, "TimeDuration * int")
         if isinstance(factor, bool) or not isinstance(factor, (int, float, Fraction, Decimal)):
@@ -320,6 +329,10 @@ class TimeDuration:
 
     __rmul__ = __mul__
 
+    @overload
+    def __truediv__(self, other: TimeDuration) -> float: ...
+    @overload
+    def __truediv__(self, other: Number) -> TimeDuration: ...
     def __truediv__(self, other: object) -> Any:
         if type(other) is TimeDuration:
             return self.micros / other.micros
@@ -330,6 +343,10 @@ class TimeDuration:
             raise ZeroDivisionError("TimeDuration / 0")
         return _duration(_round_div(self.micros, divisor), "TimeDuration / number")
 
+    @overload
+    def __floordiv__(self, other: TimeDuration) -> int: ...
+    @overload
+    def __floordiv__(self, other: int) -> TimeDuration: ...
     def __floordiv__(self, other: object) -> Any:
         if type(other) is TimeDuration:
             return self.micros // other.micros
@@ -337,12 +354,12 @@ class TimeDuration:
             return _duration(self.micros // int(other), "TimeDuration // int")
         return NotImplemented
 
-    def __mod__(self, other: object) -> TimeDuration:
+    def __mod__(self, other: TimeDuration) -> TimeDuration:
         if type(other) is TimeDuration:
             return TimeDuration._unchecked(self.micros % other.micros)
         return NotImplemented
 
-    def __divmod__(self, other: object) -> tuple[int, TimeDuration]:
+    def __divmod__(self, other: TimeDuration) -> tuple[int, TimeDuration]:
         if type(other) is TimeDuration:
             quotient, rest = divmod(self.micros, other.micros)
             return quotient, TimeDuration._unchecked(rest)
@@ -353,22 +370,22 @@ class TimeDuration:
 
     # --- ordering (same type only; equality and hashing come from attrs) ----------------------
 
-    def __lt__(self, other: object) -> bool:
+    def __lt__(self, other: TimeDuration) -> bool:
         if type(other) is TimeDuration:
             return self.micros < other.micros
         return NotImplemented
 
-    def __le__(self, other: object) -> bool:
+    def __le__(self, other: TimeDuration) -> bool:
         if type(other) is TimeDuration:
             return self.micros <= other.micros
         return NotImplemented
 
-    def __gt__(self, other: object) -> bool:
+    def __gt__(self, other: TimeDuration) -> bool:
         if type(other) is TimeDuration:
             return self.micros > other.micros
         return NotImplemented
 
-    def __ge__(self, other: object) -> bool:
+    def __ge__(self, other: TimeDuration) -> bool:
         if type(other) is TimeDuration:
             return self.micros >= other.micros
         return NotImplemented
@@ -576,7 +593,7 @@ class Timestamp:
 
     # --- conversions --------------------------------------------------------------------------
 
-    def to_datetime(self, tz: TzLike | None = _UTC) -> _dt.datetime:
+    def to_datetime(self, tz: TzLike = _UTC) -> _dt.datetime:
         """The instant as an aware datetime in ``tz`` (UTC by default; an IANA name or tzinfo).
 
         Exact: built as ``epoch + timedelta(microseconds=...)``. Raises
@@ -589,7 +606,7 @@ class Timestamp:
                 f"{self.to_iso()} is outside the range of datetime.datetime "
                 "(years 1..9999); use micros_since_epoch or to_iso() instead"
             ) from None
-        zone = _zone(tz if tz is not None else _UTC)
+        zone = _zone(tz)
         if zone is _UTC:
             return utc
         try:
@@ -655,7 +672,7 @@ class Timestamp:
 
     # --- arithmetic ---------------------------------------------------------------------------
 
-    def __add__(self, other: object) -> Timestamp:
+    def __add__(self, other: TimeDuration | _dt.timedelta) -> Timestamp:
         if type(other) is TimeDuration:
             return _timestamp(self.micros_since_epoch + other.micros, "Timestamp + TimeDuration")
         if isinstance(other, _dt.timedelta):
@@ -667,6 +684,10 @@ class Timestamp:
 
     __radd__ = __add__
 
+    @overload
+    def __sub__(self, other: Timestamp) -> TimeDuration: ...
+    @overload
+    def __sub__(self, other: TimeDuration | _dt.timedelta) -> Timestamp: ...
     def __sub__(self, other: object) -> Any:
         if type(other) is Timestamp:
             return _duration(
@@ -695,22 +716,22 @@ class Timestamp:
 
     # --- ordering -----------------------------------------------------------------------------
 
-    def __lt__(self, other: object) -> bool:
+    def __lt__(self, other: Timestamp) -> bool:
         if type(other) is Timestamp:
             return self.micros_since_epoch < other.micros_since_epoch
         return NotImplemented
 
-    def __le__(self, other: object) -> bool:
+    def __le__(self, other: Timestamp) -> bool:
         if type(other) is Timestamp:
             return self.micros_since_epoch <= other.micros_since_epoch
         return NotImplemented
 
-    def __gt__(self, other: object) -> bool:
+    def __gt__(self, other: Timestamp) -> bool:
         if type(other) is Timestamp:
             return self.micros_since_epoch > other.micros_since_epoch
         return NotImplemented
 
-    def __ge__(self, other: object) -> bool:
+    def __ge__(self, other: Timestamp) -> bool:
         if type(other) is Timestamp:
             return self.micros_since_epoch >= other.micros_since_epoch
         return NotImplemented
@@ -766,13 +787,40 @@ class ScheduleAt:
 
     __slots__ = ()
 
-    Interval: ClassVar[type[ScheduleAtInterval]]
-    Time: ClassVar[type[ScheduleAtTime]]
+    if TYPE_CHECKING:
+        # Real aliases for type checkers, so ``x: ScheduleAt.Interval`` is a valid annotation;
+        # at runtime the two subclasses are attached right after they are defined.
+        Interval: TypeAlias = "ScheduleAtInterval"
+        Time: TypeAlias = "ScheduleAtTime"
+
+    def __init__(self) -> None:
+        raise TypeError(
+            "ScheduleAt is a sum type; create ScheduleAt.Interval(TimeDuration) or "
+            "ScheduleAt.Time(Timestamp), or use ScheduleAt.at_interval()/at_time()"
+        )
 
     @property
     def tag(self) -> int:
         """The SATS sum tag: 0 for Interval, 1 for Time."""
         raise NotImplementedError
+
+    @staticmethod
+    def coerce(
+        value: ScheduleAt | Timestamp | _dt.datetime | TimeDuration | _dt.timedelta,
+    ) -> ScheduleAt:
+        """``value`` as a ScheduleAt: a ScheduleAt is returned as is; a Timestamp or aware
+        datetime becomes a Time; a TimeDuration or timedelta becomes an Interval. Bare numbers
+        are refused because they could mean either (use :meth:`at_time`/:meth:`at_interval`)."""
+        if isinstance(value, ScheduleAt):
+            return value
+        if isinstance(value, (Timestamp, _dt.datetime)):
+            return ScheduleAt.at_time(value)
+        if isinstance(value, (TimeDuration, _dt.timedelta)):
+            return ScheduleAt.at_interval(value)
+        raise TypeError(
+            "ScheduleAt.coerce: expected a ScheduleAt, Timestamp, aware datetime, TimeDuration "
+            f"or timedelta, got {type(value).__name__} {value!r}"
+        )
 
     @staticmethod
     def at_time(when: Timestamp | _dt.datetime | int | float) -> ScheduleAtTime:
@@ -883,8 +931,8 @@ def _bad_payload(variant: str, expected: str, value: object) -> None:
 _set_interval_value = ScheduleAtInterval.__dict__["value"].__set__
 _set_time_value = ScheduleAtTime.__dict__["value"].__set__
 
-ScheduleAt.Interval = ScheduleAtInterval
-ScheduleAt.Time = ScheduleAtTime
+setattr(ScheduleAt, "Interval", ScheduleAtInterval)  # noqa: B010 (mypy sees the aliases)
+setattr(ScheduleAt, "Time", ScheduleAtTime)  # noqa: B010
 ScheduleAtInterval.__qualname__ = "ScheduleAt.Interval"
 ScheduleAtTime.__qualname__ = "ScheduleAt.Time"
 
