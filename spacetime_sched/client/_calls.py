@@ -1,0 +1,107 @@
+"""Request-id correlation: match each server answer to the call that is waiting for it.
+
+One counter numbers every request of a connection (reducer and procedure calls, queries,
+subscribes), as the TypeScript SDK does; the server echoes the id in its answer. A waiter is
+registered *before* the request is sent, so an answer can never arrive unexpected, and it is
+removed when the caller stops waiting for any reason (answer, timeout, cancellation), so
+nothing is left behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Final
+
+import anyio
+
+from .._errors import CallTimeoutError, ConnectionClosedError
+
+__all__ = ["PendingRequests", "Waiter"]
+
+_U32_MASK: Final = 0xFFFF_FFFF
+
+
+class Waiter:
+    """One outstanding request: set once with the server's answer or with a failure."""
+
+    __slots__ = ("_error", "_event", "_result", "what")
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._event = anyio.Event()
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    def set_result(self, result: Any) -> None:
+        if not self._event.is_set():
+            self._result = result
+            self._event.set()
+
+    def set_closed(self, reason: BaseException | None) -> None:
+        if not self._event.is_set():
+            self._error = reason or ConnectionClosedError("the connection was closed")
+            self._event.set()
+
+    async def wait(self, timeout: float | None) -> Any:
+        """The answer; :class:`CallTimeoutError` after ``timeout`` seconds;
+        :class:`ConnectionClosedError` if the connection went away first."""
+        with anyio.move_on_after(timeout):
+            await self._event.wait()
+        if not self._event.is_set():
+            raise CallTimeoutError(f"{self.what}: no answer within {timeout} s")
+        if self._error is not None:
+            raise ConnectionClosedError(
+                f"{self.what}: the connection closed before the answer arrived ({self._error})"
+            ) from self._error
+        return self._result
+
+
+class PendingRequests:
+    """The table of outstanding requests of one connection, keyed by request id."""
+
+    def __init__(self) -> None:
+        self._next_id = 0
+        self._waiters: dict[int, Waiter] = {}
+        self._closed: BaseException | None = None
+        self._is_closed = False
+
+    def __len__(self) -> int:
+        return len(self._waiters)
+
+    @contextmanager
+    def expect(self, what: str) -> Iterator[tuple[int, Waiter]]:
+        """Reserve a request id and register its waiter for the duration of the block."""
+        if self._is_closed:
+            raise ConnectionClosedError(f"{what}: the connection is closed") from self._closed
+        request_id = self._allocate()
+        waiter = Waiter(what)
+        self._waiters[request_id] = waiter
+        try:
+            yield request_id, waiter
+        finally:
+            del self._waiters[request_id]
+
+    def _allocate(self) -> int:
+        # u32 on the wire: wrap around, skipping ids still in flight (rare, but never reuse one).
+        while True:
+            request_id = self._next_id
+            self._next_id = (request_id + 1) & _U32_MASK
+            if request_id not in self._waiters:
+                return request_id
+
+    def resolve(self, request_id: int, answer: Any) -> bool:
+        """Hand ``answer`` to the waiter of ``request_id``; ``False`` if nobody waits (any
+        more: e.g. the call timed out before the answer came)."""
+        waiter = self._waiters.get(request_id)
+        if waiter is None:
+            return False
+        waiter.set_result(answer)
+        return True
+
+    def close(self, reason: BaseException | None) -> None:
+        """Fail every outstanding request, and every later one, with ConnectionClosedError."""
+        self._is_closed = True
+        self._closed = reason
+        for waiter in list(self._waiters.values()):
+            waiter.set_closed(reason)

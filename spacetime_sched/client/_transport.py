@@ -1,0 +1,212 @@
+"""The WebSocket session to ``/v1/database/{name}/subscribe``, over httpx + httpx-ws.
+
+This layer moves whole binary frames and turns every way a socket can fail into one of our
+exceptions; it knows nothing about SpacetimeDB messages. httpx-ws is anyio-native, so the same
+code runs on asyncio and trio.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Final
+
+import httpx
+import wsproto
+import wsproto.utilities
+from httpx_ws import (
+    AsyncWebSocketSession,
+    HTTPXWSException,
+    WebSocketDisconnect,
+    WebSocketNetworkError,
+    WebSocketUpgradeError,
+    aconnect_ws,
+)
+
+from .._errors import ConfigurationError, ConnectError, ConnectionClosedError, ProtocolError
+from ._http import bearer_headers, describe_transport_error
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "SUBPROTOCOL_V2",
+    "Compression",
+    "WebSocket",
+    "open_websocket",
+    "sole_exception",
+    "subscribe_url",
+]
+
+SUBPROTOCOL_V2: Final = "v2.bsatn.spacetimedb"
+
+#: The server's own limit on one message: 32 MiB.
+DEFAULT_MAX_MESSAGE_SIZE: Final = 32 * 1024 * 1024
+
+# httpx-ws reads the socket in chunks of this size (it is a read size, not a message limit);
+# a huge chunk would make trio allocate that much per read.
+_READ_CHUNK: Final = 64 * 1024
+
+# WebSocket close code 1009: "message too big".
+_CLOSE_TOO_BIG: Final = 1009
+
+
+class Compression(str, enum.Enum):
+    """How the server compresses its frames (``?compression=``); small frames are never
+    compressed. Gzip needs only the standard library; Brotli needs the ``brotli`` extra."""
+
+    NONE = "None"
+    GZIP = "Gzip"
+    BROTLI = "Brotli"
+
+    @classmethod
+    def parse(cls, value: Compression | str | None) -> Compression:
+        if value is None:
+            return cls.NONE
+        if isinstance(value, Compression):
+            return value
+        for member in cls:
+            if value.lower() == member.value.lower():
+                return member
+        raise ConfigurationError(
+            f"compression: expected 'none', 'gzip' or 'brotli', got {value!r}"
+        )
+
+
+def subscribe_url(base: httpx.URL, database: str) -> httpx.URL:
+    if not database or "/" in database:
+        raise ConfigurationError(
+            f"database: expected a database name or identity, got {database!r}"
+        )
+    return base.copy_with(path=f"{base.path}/v1/database/{database}/subscribe")
+
+
+class WebSocket:
+    """An open WebSocket carrying binary frames both ways."""
+
+    def __init__(self, session: AsyncWebSocketSession, url: httpx.URL, max_size: int) -> None:
+        self._session = session
+        self._url = url
+        self._max_size = max_size
+        self.subprotocol = session.subprotocol
+
+    async def send(self, frame: bytes) -> None:
+        """Send one binary frame; :class:`ConnectionClosedError` if the socket is gone."""
+        try:
+            await self._session.send_bytes(frame)
+        except (HTTPXWSException, wsproto.utilities.LocalProtocolError, httpx.TransportError) as e:
+            raise ConnectionClosedError(f"could not send to {self._url}: {_describe(e)}") from e
+
+    async def receive(self) -> bytes:
+        """The next binary frame from the server.
+
+        Raises :class:`ConnectionClosedError` when the server closes the socket or the network
+        fails, and :class:`ProtocolError` for a text frame or a frame over the size limit.
+        """
+        try:
+            event = await self._session.receive()
+        except WebSocketDisconnect as exc:
+            reason = f": {exc.reason}" if exc.reason else ""
+            raise ConnectionClosedError(
+                f"the server closed the connection (close code {exc.code}{reason})"
+            ) from None
+        except WebSocketNetworkError as exc:
+            raise ConnectionClosedError(f"the connection to {self._url} was lost") from exc
+        if isinstance(event, wsproto.events.BytesMessage):
+            frame = bytes(event.data)
+            if len(frame) > self._max_size:
+                raise ProtocolError(
+                    f"the server sent a {len(frame)}-byte message, over the "
+                    f"{self._max_size}-byte limit (max_message_size)"
+                )
+            return frame
+        if isinstance(event, wsproto.events.TextMessage):
+            raise ProtocolError(
+                f"the server sent a text frame ({event.data[:60]!r}); "
+                f"{SUBPROTOCOL_V2} frames are binary"
+            )
+        raise ProtocolError(f"unexpected WebSocket event {type(event).__name__}")
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame (best effort) and close the socket."""
+        try:
+            await self._session.close(code, reason or None)
+        except (HTTPXWSException, wsproto.utilities.LocalProtocolError, httpx.TransportError):
+            pass
+
+    async def close_too_big(self) -> None:
+        await self.close(_CLOSE_TOO_BIG, "message too big")
+
+
+@asynccontextmanager
+async def open_websocket(
+    client: httpx.AsyncClient,
+    url: httpx.URL,
+    *,
+    params: Mapping[str, str],
+    token: str | None,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+) -> AsyncIterator[WebSocket]:
+    """Upgrade ``url`` to a WebSocket speaking ``v2.bsatn.spacetimedb``.
+
+    Failures before the upgrade become :class:`ConnectError`: an unreachable host, a token the
+    server rejects (HTTP 401), an unknown database (404), a refused subprotocol (400).
+    """
+    target = url.copy_with(params=dict(params))
+    try:
+        async with aconnect_ws(
+            str(target),
+            client,
+            subprotocols=[SUBPROTOCOL_V2],
+            headers=bearer_headers(token),
+            max_message_size_bytes=_READ_CHUNK,
+        ) as session:
+            if session.subprotocol != SUBPROTOCOL_V2:
+                raise ConnectError(
+                    f"the server at {url} did not accept the {SUBPROTOCOL_V2} subprotocol "
+                    f"(it chose {session.subprotocol!r})"
+                )
+            yield WebSocket(session, url, max_message_size)
+    except Exception as exc:
+        # httpx-ws runs the session in a task group, which wraps errors in an ExceptionGroup;
+        # a group of one is unwrapped so callers see the real error.
+        leaf = sole_exception(exc)
+        if isinstance(leaf, WebSocketUpgradeError):
+            raise _upgrade_error(leaf.response, url, token is not None) from None
+        if isinstance(leaf, httpx.TransportError):
+            raise describe_transport_error(leaf, url) from None
+        if leaf is exc:
+            raise
+        leaf.__suppress_context__ = True
+        raise leaf
+
+
+def sole_exception(exc: BaseException) -> BaseException:
+    """The one real error inside nested single-member exception groups, else ``exc`` itself."""
+    while True:
+        members = getattr(exc, "exceptions", None)
+        if not isinstance(members, tuple) or len(members) != 1:
+            return exc
+        exc = members[0]
+
+
+def _upgrade_error(response: httpx.Response, url: httpx.URL, had_token: bool) -> ConnectError:
+    status = response.status_code
+    try:
+        body = response.text.strip()[:300]
+    except (httpx.ResponseNotRead, httpx.StreamError):
+        body = ""
+    detail = f": {body}" if body else ""
+    if status in (401, 403):
+        if had_token:
+            return ConnectError(
+                f"the server rejected the token (HTTP {status} on the WebSocket upgrade to "
+                f"{url}); drop the saved token or mint a new one with create_identity()"
+            )
+        return ConnectError(f"the server refused an anonymous connection (HTTP {status})")
+    if status == 404:
+        return ConnectError(f"no database at {url} (HTTP 404){detail}")
+    return ConnectError(f"the WebSocket upgrade to {url} failed with HTTP {status}{detail}")
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,107 @@
+"""A tiny scripted SpacetimeDB v2 server for client fault tests, as a raw ASGI app.
+
+It runs in-process through ``httpx_ws.transport.ASGIWebSocketTransport`` (no sockets). It
+speaks just enough of the protocol: it sends ``InitialConnection`` and hands every decoded
+client message to a script, an async function that may answer, stay silent, close the socket
+or send garbage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from httpx_ws.transport import ASGIWebSocketTransport
+
+from spacetime_sched._identity import ConnectionId, Identity
+from spacetime_sched._time import Timestamp
+from spacetime_sched.protocol import (
+    InitialConnection,
+    ReducerOkEmpty,
+    ReducerResult,
+    ServerMessage,
+    decode_client_frame,
+    encode_server_frame,
+)
+
+IDENTITY = Identity(0xC200 << 240 | 0x1234)
+CONNECTION_ID = ConnectionId(0x1234_5678)
+TOKEN = "fake-token-abc"
+
+Script = Callable[["FakeSocket", Any], Awaitable[None]]
+
+
+class FakeSocket:
+    """What a script can do with the client's socket."""
+
+    def __init__(self, send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        self._send = send
+
+    async def reply(self, message: ServerMessage, compression: str = "none") -> None:
+        await self._send(
+            {"type": "websocket.send", "bytes": encode_server_frame(message, compression)}
+        )
+
+    async def send_raw(self, frame: bytes) -> None:
+        await self._send({"type": "websocket.send", "bytes": frame})
+
+    async def send_text(self, text: str) -> None:
+        await self._send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+async def answer_ok(ws: FakeSocket, message: Any) -> None:
+    """The default script: every reducer call commits with no changes."""
+    await ws.reply(ReducerResult(message.request_id, Timestamp(1), ReducerOkEmpty()))
+
+
+class FakeServer:
+    """ASGI app: ``/v1/database/{db}/subscribe`` runs ``script``; other paths 404."""
+
+    def __init__(
+        self,
+        script: Script = answer_ok,
+        *,
+        reject_status: int | None = None,
+        initial: ServerMessage | None = None,
+    ) -> None:
+        self.script = script
+        self.reject_status = reject_status
+        self.initial = initial or InitialConnection(IDENTITY, CONNECTION_ID, TOKEN)
+        self.received: list[Any] = []
+        self.requests: list[dict[str, Any]] = []
+
+    def transport(self) -> ASGIWebSocketTransport:
+        return ASGIWebSocketTransport(self)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.requests.append(scope)
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b"not found"})
+            return
+        assert scope["type"] == "websocket"
+        await receive()  # websocket.connect
+        if self.reject_status is not None:
+            await send(
+                {"type": "websocket.http.response.start", "status": self.reject_status,
+                 "headers": [(b"content-type", b"text/plain")]}
+            )
+            await send({"type": "websocket.http.response.body", "body": b"Unauthorized"})
+            return
+        await send({"type": "websocket.accept", "subprotocol": "v2.bsatn.spacetimedb"})
+        ws = FakeSocket(send)
+        await ws.reply(self.initial)
+        while True:
+            event = await receive()
+            if event["type"] != "websocket.receive":
+                return
+            for message in decode_client_frame(event["bytes"]):
+                self.received.append(message)
+                await self.script(ws, message)
+
+
+def headers_of(scope: dict[str, Any]) -> dict[str, str]:
+    return {k.decode().lower(): v.decode() for k, v in scope["headers"]}
