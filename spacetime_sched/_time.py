@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import time
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias, overload
 from zoneinfo import ZoneInfo
@@ -85,6 +85,18 @@ def _require_int(value: object, what: str) -> int:
     )
 
 
+def _exact(value: float | int | Fraction | Decimal, what: str) -> Fraction | int:
+    """``value`` as an exact int or Fraction (a float's exact binary value), or a clear error."""
+    if type(value) is int:
+        return value
+    try:
+        return Fraction(value)
+    except OverflowError:
+        raise TimeRangeError(f"{what}: {value!r} is infinite, not a representable time") from None
+    except ValueError:
+        raise ValueError(f"{what}: {value!r} is not a number") from None
+
+
 def _scaled_micros(value: object, unit: int, what: str) -> int:
     """``value * unit`` rounded to the nearest int, ties to even, computed exactly.
 
@@ -101,12 +113,7 @@ def _scaled_micros(value: object, unit: int, what: str) -> int:
         )
     if isinstance(value, int):
         return _check_i64(int(value) * unit, what)
-    try:
-        exact = Fraction(value)
-    except OverflowError:  # float('inf'), Decimal('Infinity')
-        raise TimeRangeError(f"{what}: {value!r} is infinite, not a representable time") from None
-    except ValueError:  # NaN
-        raise ValueError(f"{what}: {value!r} is not a number") from None
+    exact = _exact(value, what)
     return _check_i64(round(exact * unit), what)
 
 
@@ -407,13 +414,17 @@ class TimeDuration:
 
     def format_human_readable(self) -> str:
         """A short adaptive form for people: ``500µs``, ``1.5ms``, ``30.5s``, ``2min``, ``1.25h``,
-        ``3d``. The largest unit not above the magnitude is used, with at most two decimals
-        (rounded half to even); use :meth:`format_precise` when every µs matters."""
-        magnitude = abs(self.micros)
-        unit, name = next(((u, n) for u, n in _HUMAN_UNITS if magnitude >= u), (1, "µs"))
-        value = (Decimal(self.micros) / unit).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
-        text = f"{value:f}".rstrip("0").rstrip(".") if unit > 1 else str(self.micros)
-        return f"{text}{name}"
+        ``3d``. The value is shown in the largest unit its magnitude reaches, with at most two
+        decimals (rounded half to even, trailing zeros dropped), so 59.999 s reads ``60s``.
+        Use :meth:`format_precise` when every µs matters.
+        """
+        shown = _in_largest_unit(abs(self.micros))
+        if shown is None:
+            return f"{self.micros}µs"
+        hundredths, name = shown
+        whole, fraction = divmod(hundredths, 100)
+        decimals = f".{fraction:02d}".rstrip("0").rstrip(".")
+        return f"{'-' if self.micros < 0 else ''}{whole}{decimals}{name}"
 
     def to_iso8601(self) -> str:
         """ISO 8601 duration like Rust's ``TimeDuration::to_iso8601`` (chrono's ``TimeDelta``
@@ -435,6 +446,16 @@ _HUMAN_UNITS: Final = (
     (MICROS_PER_MILLI, "ms"),
 )
 
+
+def _in_largest_unit(magnitude: int) -> tuple[int, str] | None:
+    """(hundredths of the unit, rounded half to even; unit name) for the largest unit that
+    ``magnitude`` reaches, or None below a millisecond."""
+    for unit, name in _HUMAN_UNITS:  # largest first
+        if magnitude >= unit:
+            return round(Fraction(magnitude * 100, unit)), name
+    return None
+
+
 _new = object.__new__
 # Writing through the slot descriptor skips attrs' frozen __setattr__ guard: the fastest way to
 # fill a new instance, used only by the trusted constructors.
@@ -444,17 +465,6 @@ _set_duration_micros = TimeDuration.__dict__["micros"].__set__
 def _trunc_div(numerator: int, divisor: int) -> int:
     quotient = abs(numerator) // divisor
     return -quotient if numerator < 0 else quotient
-
-
-def _exact(value: float | int | Fraction | Decimal, what: str) -> Fraction | int:
-    if type(value) is int:
-        return value
-    try:
-        return Fraction(value)
-    except OverflowError:
-        raise TimeRangeError(f"{what}: {value!r} is infinite") from None
-    except ValueError:
-        raise ValueError(f"{what}: {value!r} is not a number") from None
 
 
 def _duration(micros: int, what: str) -> TimeDuration:

@@ -330,6 +330,9 @@ def test_to_iso8601_matches_rust(micros: int, text: str) -> None:
         (2 * 3600 * SECOND, "2h"),
         (4500 * SECOND, "1.25h"),
         (3 * 86_400 * SECOND + 1, "3d"),
+        (59_999_000, "60s"),  # the unit is the largest one reached; the value is then rounded
+        (1_005, "1ms"),  # 1.005 ms rounds half to even
+        (1_015, "1.02ms"),
     ],
 )
 def test_format_human_readable(micros: int, text: str) -> None:
