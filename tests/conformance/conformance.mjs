@@ -12,6 +12,7 @@
 // so a server that speaks the protocol slightly differently fails here, not in a user's app.
 
 import { Identity, ScheduleAt, SenderError, TimeDuration, Timestamp } from "spacetimedb";
+import { WebSocket as UndiciWebSocket } from "undici";
 import { connect, toJson, waitFor, within } from "./connect.mjs";
 
 const STEP_MS = 5000;
@@ -23,6 +24,8 @@ const BEFORE_EPOCH_MICROS = -86400000001n; // 1969-12-30T23:59:59.999999Z
 const SCHEDULE_TIME_MICROS = 4102444800000001n; // 2100-01-01T00:00:00.000001Z
 const SCHEDULE_INTERVAL_MICROS = 90061000001n; // 1 d 1 h 1 min 1.000001 s
 const TICK_EVERY_MICROS = 150000n;
+// Servers compress only frames above 1 KiB; this row makes the subscription frame bigger.
+const LONG_NAME = "Grace Brewster Murray Hopper ".repeat(100);
 
 function parseArgs(argv) {
   const positional = argv.filter((a) => !a.startsWith("--"));
@@ -46,6 +49,32 @@ function parseArgs(argv) {
 const args = parseArgs(process.argv.slice(2));
 const observed = { sdk: "spacetimedb", compression: args.compression };
 let stage = "start";
+
+// The SDK takes the global WebSocket when there is one (Node 20 has none, so it would load
+// undici's). Installing a subclass lets us watch the transport without touching the SDK:
+// the URL it dialled and the compression tag byte of every server frame.
+const frameTags = {};
+globalThis.WebSocket = class TappedWebSocket extends UndiciWebSocket {
+  constructor(url, protocols) {
+    super(url, protocols);
+    const dialled = new URL(url);
+    if (dialled.searchParams.has("token")) dialled.searchParams.set("token", "<redacted>");
+    (observed.ws_urls ??= []).push(`${dialled.pathname}${dialled.search}`);
+    observed.ws_offered_protocols = protocols;
+    this.addEventListener("message", (event) => {
+      const tag = new Uint8Array(event.data)[0];
+      frameTags[tag] = (frameTags[tag] ?? 0) + 1;
+    });
+    // The SDK reports neither; they explain a refused upgrade or an unexpected close.
+    this.addEventListener("error", (event) => {
+      (observed.ws_errors ??= []).push(event.message ?? String(event));
+    });
+    this.addEventListener("close", (event) => {
+      (observed.ws_closes ??= []).push({ code: event.code, reason: event.reason });
+    });
+  }
+};
+observed.server_frame_compression_tags = frameTags;
 
 function finish(code, extra) {
   process.stdout.write(`${toJson({ ...extra, stage, observed })}\n`, () => process.exit(code));
@@ -133,6 +162,7 @@ async function main() {
   );
   observed.reducers.record_event_interval = "ok";
   await step("call add_person", () => conn.reducers.addPerson({ name: "Ada Lovelace" }));
+  await step("call add_person (long name)", () => conn.reducers.addPerson({ name: LONG_NAME }));
   observed.reducers.add_person = "ok";
   await step("call add", () => conn.reducers.add({ a: 1, b: 2 }));
   observed.reducers.add = "ok";
@@ -187,6 +217,10 @@ async function main() {
   expect(ada !== undefined, `person rows lack Ada Lovelace: ${toJson(people)}`);
   expect(typeof ada.id === "bigint", "person.id is not a u64 bigint");
   near(ada.createdAt, "person.created_at");
+  expect(
+    people.some((p) => p.name === LONG_NAME),
+    `the ${LONG_NAME.length}-character name did not come back intact`,
+  );
 
   const events = rows(conn.db.event);
   const byName = Object.fromEntries(events.map((e) => [e.name, e]));
@@ -210,7 +244,9 @@ async function main() {
     expect(e.sender.isEqual(identity), `event.sender ${e.sender.toHexString()} != caller`);
   }
   observed.subscribed = {
-    person: people.map((p) => ({ id: p.id, name: p.name, created_at: micros(p.createdAt) })),
+    person: people
+      .filter((p) => p.name !== LONG_NAME)
+      .map((p) => ({ id: p.id, name: p.name, created_at: micros(p.createdAt) })),
     event: events.map((e) => ({
       id: e.id,
       name: e.name,
