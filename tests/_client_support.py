@@ -86,8 +86,11 @@ class FakeServer:
         await receive()  # websocket.connect
         if self.reject_status is not None:
             await send(
-                {"type": "websocket.http.response.start", "status": self.reject_status,
-                 "headers": [(b"content-type", b"text/plain")]}
+                {
+                    "type": "websocket.http.response.start",
+                    "status": self.reject_status,
+                    "headers": [(b"content-type", b"text/plain")],
+                }
             )
             await send({"type": "websocket.http.response.body", "body": b"Unauthorized"})
             return

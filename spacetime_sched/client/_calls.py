@@ -43,7 +43,7 @@ class Waiter:
             self._error = reason or ConnectionClosedError("the connection was closed")
             self._event.set()
 
-    async def wait(self, timeout: float | None) -> Any:
+    async def wait(self, timeout: float | None) -> Any:  # noqa: ASYNC109 (the call's deadline)
         """The answer; :class:`CallTimeoutError` after ``timeout`` seconds;
         :class:`ConnectionClosedError` if the connection went away first."""
         with anyio.move_on_after(timeout):

@@ -17,7 +17,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 import attrs
@@ -45,6 +45,7 @@ from ..protocol import (
     OneOffQuery,
     OneOffQueryResult,
     PersistentTable,
+    ProcedureInternalError,
     ProcedureResult,
     ProcedureReturned,
     QueryRows,
@@ -212,6 +213,11 @@ class DbConnection:
     def close_reason(self) -> BaseException | None:
         """Why the connection closed, when the server or the network closed it."""
         return self._close_reason
+
+    @property
+    def pending_calls(self) -> int:
+        """How many requests are waiting for an answer right now."""
+        return len(self._pending)
 
     @property
     def http(self) -> SpacetimeHttpClient:
@@ -389,7 +395,7 @@ class DbConnection:
     async def _on_subscribe_applied(self, message: SubscribeApplied) -> None:
         handle = self._subscriptions.get(message.query_set_id.id)
         if handle is not None:
-            changes = [
+            changes: list[tuple[RowChanges, list[bytes], list[bytes]]] = [
                 (RowChanges(single.table, rows, []), keys, [])
                 for single in message.rows.tables
                 for keys, rows in [self._decode_rows(single.table, single.rows)]
@@ -415,7 +421,7 @@ class DbConnection:
     async def _on_unexpected(self, message: ServerMessage) -> None:
         raise ProtocolError(f"unexpected {type(message).__name__} after InitialConnection")
 
-    _handlers: dict[type[Any], Callable[[DbConnection, Any], Any]] = {
+    _handlers: ClassVar[dict[type[Any], Callable[[DbConnection, Any], Any]]] = {
         ReducerResult: _on_reducer_result,
         ProcedureResult: _on_answer,
         OneOffQueryResult: _on_answer,
@@ -439,7 +445,7 @@ class DbConnection:
     def _decode_query_set(
         self, query_set: QuerySetUpdate
     ) -> list[tuple[RowChanges, list[bytes], list[bytes]]]:
-        changes = []
+        changes: list[tuple[RowChanges, list[bytes], list[bytes]]] = []
         for table in query_set.tables:
             for rows in table.rows:
                 if isinstance(rows, PersistentTable):
@@ -500,7 +506,10 @@ class DbConnection:
     # --- reducers and procedures --------------------------------------------------------------
 
     async def call_reducer_async(
-        self, reducer_name: str, *args: Any, timeout: float | None = 30.0
+        self,
+        reducer_name: str,
+        *args: Any,
+        timeout: float | None = 30.0,  # noqa: ASYNC109 (the scheduler's target protocol)
     ) -> ReducerCallResult:
         """Call a reducer and wait for its outcome.
 
@@ -517,7 +526,11 @@ class DbConnection:
         return await self.call_reducer_raw(reducer_name, args_bytes, timeout=timeout)
 
     async def call_reducer_raw(
-        self, reducer_name: str, args: bytes, *, timeout: float | None = 30.0
+        self,
+        reducer_name: str,
+        args: bytes,
+        *,
+        timeout: float | None = 30.0,  # noqa: ASYNC109 (a per-call deadline, like the rest)
     ) -> ReducerCallResult:
         """Call a reducer with already encoded BSATN arguments (no schema check)."""
         what = f"reducer {reducer_name!r}"
@@ -544,13 +557,19 @@ class DbConnection:
         return ReducerCallResult(reducer_name, request_id, result.timestamp, b"", _EMPTY_UPDATE)
 
     async def call_procedure_async(
-        self, procedure_name: str, *args: Any, timeout: float | None = 30.0
+        self,
+        procedure_name: str,
+        *args: Any,
+        timeout: float | None = 30.0,  # noqa: ASYNC109
     ) -> Any:
         """Call a procedure; return its value decoded with the procedure's return type."""
         return (await self.call_procedure(procedure_name, *args, timeout=timeout)).value
 
     async def call_procedure(
-        self, procedure_name: str, *args: Any, timeout: float | None = 30.0
+        self,
+        procedure_name: str,
+        *args: Any,
+        timeout: float | None = 30.0,  # noqa: ASYNC109
     ) -> ProcedureCallResult:
         """Like :meth:`call_procedure_async`, with the server's timings."""
         what = f"procedure {procedure_name!r}"
@@ -561,8 +580,9 @@ class DbConnection:
             await self._send(CallProcedure(request_id, 0, procedure_name, args_bytes))
             result: ProcedureResult = await waiter.wait(timeout)
         status = result.status
-        if not isinstance(status, ProcedureReturned):
+        if isinstance(status, ProcedureInternalError):
             raise InternalError(f"{what}: the host could not run it: {status.message}")
+        assert isinstance(status, ProcedureReturned)
         return ProcedureCallResult(
             procedure_name,
             request_id,
@@ -573,7 +593,12 @@ class DbConnection:
 
     # --- queries and subscriptions ------------------------------------------------------------
 
-    async def query(self, sql: str, *, timeout: float | None = 30.0) -> dict[str, list[Any]]:
+    async def query(
+        self,
+        sql: str,
+        *,
+        timeout: float | None = 30.0,  # noqa: ASYNC109
+    ) -> dict[str, list[Any]]:
         """Run one SQL query (OneOffQuery); return the decoded rows by table name."""
         what = f"query {sql!r}"
         self._ensure_open(what)
@@ -596,7 +621,7 @@ class DbConnection:
         *,
         on_update: Callable[[Any], Any] | None = None,
         buffer_updates: bool = True,
-        timeout: float | None = 30.0,
+        timeout: float | None = 30.0,  # noqa: ASYNC109
     ) -> SubscriptionHandle:
         """Subscribe to the rows matched by SQL ``SELECT`` queries (one query set).
 
@@ -627,7 +652,11 @@ class DbConnection:
             raise QueryError(f"{what} was rejected: {answer.error}")
         return handle
 
-    async def _unsubscribe(self, handle: SubscriptionHandle, timeout: float | None) -> None:
+    async def _unsubscribe(
+        self,
+        handle: SubscriptionHandle,
+        timeout: float | None,  # noqa: ASYNC109
+    ) -> None:
         what = f"unsubscribe {list(handle.queries)!r}"
         self._ensure_open(what)
         with self._pending.expect(what) as (request_id, waiter):
@@ -698,4 +727,3 @@ def _as_connect_error(exc: BaseException) -> ClientError:
         error = ConnectError(f"could not connect: {type(exc).__name__}: {exc}")
     error.__cause__ = exc
     return error
-

@@ -20,7 +20,7 @@ import httpx
 
 from .._errors import ClientError, ConfigurationError, ConnectError, ProtocolError
 from .._identity import Identity
-from .._time import Timestamp, TimeDuration
+from .._time import TimeDuration, Timestamp
 
 __all__ = [
     "IdentityToken",
@@ -53,7 +53,12 @@ def http_base_url(uri: str | httpx.URL) -> httpx.URL:
         raise ConfigurationError(
             f"uri: expected http://, https://, ws:// or wss:// followed by a host, got {uri!r}"
         )
-    return url.copy_with(scheme=scheme, path=url.path.rstrip("/") or "", query=None, fragment=None)
+    return url.copy_with(scheme=scheme, path=url.path.rstrip("/") or "/", query=None, fragment=None)
+
+
+def join_path(base: httpx.URL, path: str) -> httpx.URL:
+    """``base`` with ``path`` (starting with ``/``) appended to its path prefix."""
+    return base.copy_with(path=base.path.rstrip("/") + path)
 
 
 def bearer_headers(token: str | None) -> dict[str, str]:
@@ -170,7 +175,7 @@ class SpacetimeHttpClient:
         params: Mapping[str, str] | None = None,
         auth: bool = True,
     ) -> httpx.Response:
-        url = self.base_url.copy_with(path=self.base_url.path + path)
+        url = join_path(self.base_url, path)
         headers = bearer_headers(self._token) if auth else {}
         async with self._session() as client:
             try:

@@ -187,7 +187,7 @@ class SubscriptionHandle:
         self._callbacks.append(callback)
         return callback
 
-    async def unsubscribe(self, *, timeout: float | None = 30.0) -> None:
+    async def unsubscribe(self, *, timeout: float | None = 30.0) -> None:  # noqa: ASYNC109
         """Drop this query set; its rows leave the cache and iteration ends."""
         if self._ended:
             return
@@ -222,7 +222,7 @@ class SubscriptionHandle:
                     else:
                         members[key] = count - 1
                     await table._remove(key)
-            for key, row in zip(insert_keys, table_changes.inserts):
+            for key, row in zip(insert_keys, table_changes.inserts, strict=True):
                 members[key] = members.get(key, 0) + 1
                 await table._add(key, row)
         if not self._active:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import Final
 
 import httpx
@@ -25,7 +25,7 @@ from httpx_ws import (
 )
 
 from .._errors import ConfigurationError, ConnectError, ConnectionClosedError, ProtocolError
-from ._http import bearer_headers, describe_transport_error
+from ._http import bearer_headers, describe_transport_error, join_path
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -67,9 +67,7 @@ class Compression(str, enum.Enum):
         for member in cls:
             if value.lower() == member.value.lower():
                 return member
-        raise ConfigurationError(
-            f"compression: expected 'none', 'gzip' or 'brotli', got {value!r}"
-        )
+        raise ConfigurationError(f"compression: expected 'none', 'gzip' or 'brotli', got {value!r}")
 
 
 def subscribe_url(base: httpx.URL, database: str) -> httpx.URL:
@@ -77,7 +75,7 @@ def subscribe_url(base: httpx.URL, database: str) -> httpx.URL:
         raise ConfigurationError(
             f"database: expected a database name or identity, got {database!r}"
         )
-    return base.copy_with(path=f"{base.path}/v1/database/{database}/subscribe")
+    return join_path(base, f"/v1/database/{database}/subscribe")
 
 
 class WebSocket:
@@ -128,10 +126,8 @@ class WebSocket:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame (best effort) and close the socket."""
-        try:
+        with suppress(HTTPXWSException, wsproto.utilities.LocalProtocolError, httpx.TransportError):
             await self._session.close(code, reason or None)
-        except (HTTPXWSException, wsproto.utilities.LocalProtocolError, httpx.TransportError):
-            pass
 
     async def close_too_big(self) -> None:
         await self.close(_CLOSE_TOO_BIG, "message too big")
@@ -153,13 +149,14 @@ async def open_websocket(
     """
     target = url.copy_with(params=dict(params))
     try:
-        async with aconnect_ws(
+        connecting: AbstractAsyncContextManager[AsyncWebSocketSession] = aconnect_ws(
             str(target),
             client,
             subprotocols=[SUBPROTOCOL_V2],
             headers=bearer_headers(token),
             max_message_size_bytes=_READ_CHUNK,
-        ) as session:
+        )
+        async with connecting as session:
             if session.subprotocol != SUBPROTOCOL_V2:
                 raise ConnectError(
                     f"the server at {url} did not accept the {SUBPROTOCOL_V2} subprotocol "
