@@ -868,7 +868,8 @@ class ScheduleAt:
 
     def to_timestamp_from(self, now: Timestamp) -> Timestamp:
         """When this fires next, seen from ``now``: a Time is itself; an Interval is
-        ``now + |interval|`` (Rust's ``ScheduleAt::to_timestamp_from``)."""
+        ``now + |interval|`` (Rust's ``ScheduleAt::to_timestamp_from``; a negative interval
+        counts by its magnitude, saturated at :data:`I64_MAX`)."""
         raise NotImplementedError
 
     def to_duration_from(self, now: Timestamp) -> TimeDuration:
@@ -893,10 +894,15 @@ class ScheduleAtInterval(ScheduleAt):
         return 0
 
     def to_timestamp_from(self, now: Timestamp) -> Timestamp:
-        return now + abs(self.value)
+        return now + self._magnitude()
 
     def to_duration_from(self, now: Timestamp) -> TimeDuration:
-        return abs(self.value)
+        return self._magnitude()
+
+    def _magnitude(self) -> TimeDuration:
+        # Rust uses the saturating absolute value here: |i64::MIN| becomes i64::MAX.
+        micros = self.value.micros
+        return self.value if micros >= 0 else TimeDuration._unchecked(min(-micros, I64_MAX))
 
     def __repr__(self) -> str:
         return f"ScheduleAt.Interval({self.value!r})"

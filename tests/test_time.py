@@ -769,6 +769,10 @@ def test_to_timestamp_from_and_to_duration_from() -> None:
     assert later.to_duration_from(now) == minute
     # A time in the past is due now: zero, never negative.
     assert ScheduleAt.Time(now - minute).to_duration_from(now) == TimeDuration.ZERO
+    # |I64_MIN| does not fit: saturated like Rust's saturating_abs.
+    most_negative = ScheduleAt.Interval(TimeDuration(I64_MIN))
+    assert most_negative.to_duration_from(now) == TimeDuration(I64_MAX)
+    assert most_negative.to_timestamp_from(Timestamp(-1)) == Timestamp(I64_MAX - 1)
 
 
 # --- names from earlier designs ------------------------------------------------------------------
