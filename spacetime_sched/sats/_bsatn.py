@@ -1,0 +1,763 @@
+"""The BSATN compiler: one pair of closures (encoder, decoder) per SATS type.
+
+A compiled :class:`Node` has
+
+* ``enc(value) -> bytes``: the encoding of one value;
+* ``dec(buf, offset) -> (value, new_offset)``: one value read from ``buf`` (bytes, bytearray or
+  a byte memoryview) at ``offset``.
+
+Everything that can be decided from the type alone is decided here, once: ``struct.Struct``
+formats, field names, tag bytes, which special value class to build. A product made only of
+fixed-size scalars (ints up to 64 bits, floats, bools, Timestamp, TimeDuration) packs and unpacks
+with a single ``Struct`` call; its per-field path is used only for other input forms and to
+word errors. Refs compile lazily through a forwarding cell, so recursive types work.
+
+Error paths cost nothing on success: see :mod:`._fail`.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid as _uuid
+from collections.abc import Callable
+from operator import attrgetter, itemgetter
+from typing import Any, Final
+
+from .._errors import SatsError
+from .._identity import ConnectionId, Identity
+from .._time import ScheduleAtInterval, ScheduleAtTime, TimeDuration, Timestamp
+from . import _coerce as co
+from ._fail import Fail, show, with_segment
+from ._types import (
+    AlgebraicType,
+    ArrayType,
+    PrimitiveType,
+    ProductType,
+    RefType,
+    SumType,
+    Typespace,
+    resolve,
+    special_kind,
+)
+from ._values import Some, SumValue
+
+__all__ = ["Node", "compile_node"]
+
+Buffer = bytes | bytearray | memoryview
+Encoder = Callable[[Any], bytes]
+Decoder = Callable[[Any, int], tuple[Any, int]]
+
+_LEN = struct.Struct("<I")
+_pack_len = _LEN.pack
+_unpack_len = _LEN.unpack_from
+_TAGS: Final = tuple(bytes((i,)) for i in range(256))
+
+INT_FORMATS: Final = {
+    "I8": "b",
+    "U8": "B",
+    "I16": "h",
+    "U16": "H",
+    "I32": "i",
+    "U32": "I",
+    "I64": "q",
+    "U64": "Q",
+}
+BIG_INTS: Final = {"I128": (16, True), "U128": (16, False), "I256": (32, True), "U256": (32, False)}
+FLOAT_FORMATS: Final = {"F32": "f", "F64": "d"}
+
+
+class Flat:
+    """How a fixed-size scalar takes part in a one-``Struct`` product: its format character,
+    the Python type the fast path expects, and optional conversions to/from the packed value."""
+
+    __slots__ = ("fmt", "post", "pre", "pytype")
+
+    def __init__(
+        self,
+        fmt: str,
+        pytype: type,
+        pre: Callable[[Any], Any] | None = None,
+        post: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self.fmt = fmt
+        self.pytype = pytype
+        self.pre = pre
+        self.post = post
+
+
+class Node:
+    """A compiled BSATN codec for one type (see the module docstring)."""
+
+    __slots__ = ("dec", "enc", "flat", "min_size", "size")
+
+    def __init__(
+        self,
+        enc: Encoder,
+        dec: Decoder,
+        size: int | None,
+        min_size: int,
+        flat: Flat | None = None,
+    ) -> None:
+        self.enc = enc
+        self.dec = dec
+        #: The encoded size if every value has the same one, else ``None``.
+        self.size = size
+        #: A lower bound of the encoded size (bounds array lengths before allocating).
+        self.min_size = min_size
+        self.flat = flat
+
+
+def _truncated(buf: Any, offset: int, need: int, what: str) -> Fail:
+    return Fail(
+        f"unexpected end of input: {what} of {need} bytes at byte {offset} runs past the end "
+        f"(the input has {len(buf)} bytes)"
+    )
+
+
+def _bad_tag(tag: int, offset: int, names: tuple[str | None, ...]) -> Fail:
+    return Fail(f"unknown sum tag {tag} at byte {offset} (variants: {co.variant_list(names)})")
+
+
+# --- primitives --------------------------------------------------------------------------------
+
+
+def _int_node(kind: str) -> Node:
+    fmt = INT_FORMATS[kind]
+    codec = struct.Struct("<" + fmt)
+    pack, unpack, size = codec.pack, codec.unpack_from, codec.size
+
+    def enc(value: Any) -> bytes:
+        if type(value) is int:
+            try:
+                return pack(value)
+            except struct.error:
+                pass
+        return pack(co.check_int(kind, value))
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        return unpack(buf, off)[0], off + size
+
+    return Node(enc, dec, size, size, Flat(fmt, int))
+
+
+def _big_int_node(kind: str) -> Node:
+    size, signed = BIG_INTS[kind]
+    lo, hi = co.INT_RANGES[kind]
+    from_bytes = int.from_bytes
+
+    def enc(value: Any) -> bytes:
+        if type(value) is not int or not lo <= value <= hi:
+            value = co.check_int(kind, value)
+        return int.to_bytes(value, size, "little", signed=signed)
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        end = off + size
+        if end > len(buf):
+            raise _truncated(buf, off, size, kind.lower())
+        return from_bytes(buf[off:end], "little", signed=signed), end
+
+    return Node(enc, dec, size, size)
+
+
+def _float_node(kind: str) -> Node:
+    fmt = FLOAT_FORMATS[kind]
+    codec = struct.Struct("<" + fmt)
+    pack, unpack, size = codec.pack, codec.unpack_from, codec.size
+
+    def enc(value: Any) -> bytes:
+        t = type(value)
+        if t is float or t is int:
+            try:
+                return pack(value)
+            except (OverflowError, struct.error):
+                raise Fail(f"{value!r} is out of range for {kind.lower()}") from None
+        return enc(co.check_float(kind, value))
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        return unpack(buf, off)[0], off + size
+
+    return Node(enc, dec, size, size, Flat(fmt, float))
+
+
+def _bool_post(raw: int) -> bool:
+    if raw > 1:
+        raise Fail(f"invalid Bool byte 0x{raw:02x} (only 00 and 01 are allowed)")
+    return raw == 1
+
+
+def _bool_node() -> Node:
+    def enc(value: Any) -> bytes:
+        if value is True:
+            return b"\x01"
+        if value is False:
+            return b"\x00"
+        raise Fail(f"expected Bool (True or False), got {show(value)}")
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        raw = buf[off]
+        if raw > 1:
+            raise Fail(f"invalid Bool byte 0x{raw:02x} at byte {off} (only 00 and 01 are allowed)")
+        return raw == 1, off + 1
+
+    return Node(enc, dec, 1, 1, Flat("B", bool, None, _bool_post))
+
+
+def _string_node() -> Node:
+    def enc(value: Any) -> bytes:
+        if type(value) is not str:
+            value = co.check_str(value)
+        try:
+            data: bytes = value.encode()
+        except UnicodeEncodeError as exc:
+            raise Fail(f"String is not valid Unicode (lone surrogate?): {exc.reason}") from None
+        return _pack_len(len(data)) + data
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        start = off + 4
+        end = start + _unpack_len(buf, off)[0]
+        if end > len(buf):
+            raise _truncated(buf, start, end - start, "String")
+        return str(buf[start:end], "utf-8"), end
+
+    return Node(enc, dec, None, 4)
+
+
+def _bytes_node() -> Node:
+    def enc(value: Any) -> bytes:
+        data: bytes = value if type(value) is bytes else co.to_bytes(value)
+        return _pack_len(len(data)) + data
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        start = off + 4
+        end = start + _unpack_len(buf, off)[0]
+        if end > len(buf):
+            raise _truncated(buf, start, end - start, "byte array")
+        return bytes(buf[start:end]), end
+
+    return Node(enc, dec, None, 4)
+
+
+def _primitive_node(ty: PrimitiveType) -> Node:
+    kind = ty.name
+    if kind in INT_FORMATS:
+        return _int_node(kind)
+    if kind in BIG_INTS:
+        return _big_int_node(kind)
+    if kind in FLOAT_FORMATS:
+        return _float_node(kind)
+    if kind == "Bool":
+        return _bool_node()
+    return _string_node()
+
+
+# --- special types -----------------------------------------------------------------------------
+
+_I64 = struct.Struct("<q")
+_pack_i64 = _I64.pack
+_unpack_i64 = _I64.unpack_from
+
+
+def _timestamp_node() -> Node:
+    new = Timestamp._unchecked
+
+    def enc(value: Any) -> bytes:
+        if type(value) is Timestamp:
+            return _pack_i64(value.micros_since_epoch)
+        return _pack_i64(co.timestamp_micros(value))
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        return new(_unpack_i64(buf, off)[0]), off + 8
+
+    return Node(enc, dec, 8, 8, Flat("q", Timestamp, attrgetter("micros_since_epoch"), new))
+
+
+def _time_duration_node() -> Node:
+    new = TimeDuration._unchecked
+
+    def enc(value: Any) -> bytes:
+        if type(value) is TimeDuration:
+            return _pack_i64(value.micros)
+        return _pack_i64(co.duration_micros(value))
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        return new(_unpack_i64(buf, off)[0]), off + 8
+
+    return Node(enc, dec, 8, 8, Flat("q", TimeDuration, attrgetter("micros"), new))
+
+
+def _wide_id_node(
+    size: int, cls: Any, to_int: Callable[[Any], int], from_int: Callable[[int], Any], what: str
+) -> Node:
+    from_bytes = int.from_bytes
+
+    def enc(value: Any) -> bytes:
+        if type(value) is cls:
+            return int.to_bytes(value.value, size, "little")
+        return to_int(value).to_bytes(size, "little")
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        end = off + size
+        if end > len(buf):
+            raise _truncated(buf, off, size, what)
+        return from_int(from_bytes(buf[off:end], "little")), end
+
+    return Node(enc, dec, size, size)
+
+
+def _uuid_node() -> Node:
+    from_bytes = int.from_bytes
+    uuid_cls = _uuid.UUID
+
+    def enc(value: Any) -> bytes:
+        if type(value) is uuid_cls:
+            return int.to_bytes(value.int, 16, "little")
+        return co.uuid_int(value).to_bytes(16, "little")
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        end = off + 16
+        if end > len(buf):
+            raise _truncated(buf, off, 16, "Uuid")
+        return uuid_cls(int=from_bytes(buf[off:end], "little")), end
+
+    return Node(enc, dec, 16, 16)
+
+
+_TAG_I64 = struct.Struct("<Bq")
+_pack_tag_i64 = _TAG_I64.pack
+_unpack_tag_i64 = _TAG_I64.unpack_from
+
+
+def _schedule_at_node(generic: Node) -> Node:
+    interval_cls, time_cls = ScheduleAtInterval, ScheduleAtTime
+    new_duration, new_timestamp = TimeDuration._unchecked, Timestamp._unchecked
+    generic_enc = generic.enc
+    names = ("Interval", "Time")
+
+    def enc(value: Any) -> bytes:
+        t = type(value)
+        if t is interval_cls:
+            return _pack_tag_i64(0, value.value.micros)
+        if t is time_cls:
+            return _pack_tag_i64(1, value.value.micros_since_epoch)
+        if isinstance(value, (SumValue, dict, tuple, list)):
+            return generic_enc(value)  # the general sum forms, e.g. {"Time": datetime}
+        return _pack_tag_i64(*co.schedule_at_parts(value))
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        tag, micros = _unpack_tag_i64(buf, off)
+        if tag == 0:
+            return interval_cls(new_duration(micros)), off + 9
+        if tag == 1:
+            return time_cls(new_timestamp(micros)), off + 9
+        raise _bad_tag(tag, off, names)
+
+    return Node(enc, dec, 9, 9)
+
+
+# --- compound types ----------------------------------------------------------------------------
+
+
+def _array_node(elem: Node) -> Node:
+    flat = elem.flat
+    if flat is not None:
+        return _flat_array_node(elem, flat)
+    elem_enc, elem_dec, min_size = elem.enc, elem.dec, elem.min_size
+
+    def enc(value: Any) -> bytes:
+        if type(value) is not list:
+            value = _sequence(value)
+        try:
+            return _pack_len(len(value)) + b"".join([elem_enc(x) for x in value])
+        except Exception:
+            pass
+        for i, x in enumerate(value):  # failed: find the element, for the error path
+            try:
+                elem_enc(x)
+            except Exception as exc:
+                raise with_segment(exc, f"[{i}]") from None
+        raise Fail(f"array of {len(value)} elements does not fit in BSATN")
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        count = _unpack_len(buf, off)[0]
+        off += 4
+        if count * min_size > len(buf) - off:
+            raise _truncated(buf, off, count * min_size, f"array of {count} elements")
+        out: list[Any] = []
+        append = out.append
+        try:
+            for _ in range(count):
+                item, off = elem_dec(buf, off)
+                append(item)
+        except Exception as exc:
+            raise with_segment(exc, f"[{len(out)}]", buf, off) from None
+        return out, off
+
+    return Node(enc, dec, None, 4)
+
+
+def _flat_array_node(elem: Node, flat: Flat) -> Node:
+    """Arrays of fixed-size scalars pack and unpack in one ``struct`` call."""
+    fmt, pytype, pre, post = flat.fmt, flat.pytype, flat.pre, flat.post
+    size = struct.calcsize("<" + fmt)
+    elem_enc, elem_dec = elem.enc, elem.dec
+    pack, unpack_from = struct.pack, struct.unpack_from
+
+    def enc(value: Any) -> bytes:
+        if type(value) is not list:
+            value = _sequence(value)
+        n = len(value)
+        if not n:
+            return b"\x00\x00\x00\x00"
+        if set(map(type, value)) == {pytype}:
+            try:
+                raw = value if pre is None else [pre(x) for x in value]
+                return pack(f"<I{n}{fmt}", n, *raw)
+            except Exception:
+                pass
+        parts = [_pack_len(n)]
+        for i, x in enumerate(value):
+            try:
+                parts.append(elem_enc(x))
+            except Exception as exc:
+                raise with_segment(exc, f"[{i}]") from None
+        return b"".join(parts)
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        count = _unpack_len(buf, off)[0]
+        start = off + 4
+        end = start + count * size
+        if end > len(buf):
+            raise _truncated(buf, start, count * size, f"array of {count} elements")
+        raw = unpack_from(f"<{count}{fmt}", buf, start)
+        if post is None:
+            return list(raw), end
+        try:
+            return [post(x) for x in raw], end
+        except Exception:
+            pass
+        for i in range(count):
+            try:
+                elem_dec(buf, start + i * size)
+            except Exception as exc:
+                raise with_segment(exc, f"[{i}]", buf, start + i * size) from None
+        raise AssertionError("unreachable: a flat element failed only in bulk")
+
+    return Node(enc, dec, None, 4)
+
+
+def _sequence(value: Any) -> Any:
+    if isinstance(value, (str, bytes, bytearray, memoryview, dict)) or not hasattr(
+        value, "__len__"
+    ):
+        raise Fail(f"expected a list (or another sequence) for an array, got {show(value)}")
+    return list(value)
+
+
+def _product_node(ty: ProductType, fields: list[Node]) -> Node:
+    names = ty.names
+    n = len(names)
+    if n == 0:
+        return _unit_node()
+    named = None not in names
+    segments = tuple(f".{name}" if name is not None else f".{i}" for i, name in enumerate(names))
+    encs = tuple(f.enc for f in fields)
+    decs = tuple(f.dec for f in fields)
+    keys: tuple[str, ...] = tuple(name for name in names if name is not None)
+    getter: Callable[[Any], Any] = itemgetter(*keys) if n > 1 else lambda v: (v[keys[0]],)
+    sizes = [f.size for f in fields]
+    size = None if None in sizes else sum(s for s in sizes if s is not None)
+    min_size = sum(f.min_size for f in fields)
+
+    def enc_fields(values: Any) -> bytes:
+        try:
+            return b"".join([e(x) for e, x in zip(encs, values, strict=False)])
+        except Exception:
+            pass
+        for i, (e, x) in enumerate(zip(encs, values, strict=False)):  # failed: find the field
+            try:
+                e(x)
+            except Exception as exc:
+                raise with_segment(exc, segments[i]) from None
+        raise AssertionError("unreachable: a field failed only once")
+
+    def enc_general(value: Any) -> bytes:
+        return enc_fields(co.product_values(value, names))
+
+    def dec_general(buf: Any, off: int) -> tuple[list[Any], int]:
+        values: list[Any] = []
+        append = values.append
+        try:
+            for d in decs:
+                item, off = d(buf, off)
+                append(item)
+        except Exception as exc:
+            raise with_segment(exc, segments[len(values)], buf, off) from None
+        return values, off
+
+    flats = [f.flat for f in fields]
+    if all(flat is not None for flat in flats):
+        return _flat_product_node(
+            [f for f in flats if f is not None], names, getter, enc_general, dec_general, min_size
+        )
+
+    if named:
+
+        def enc(value: Any) -> bytes:
+            if type(value) is dict and len(value) == n:
+                try:
+                    values = getter(value)
+                except KeyError:
+                    pass
+                else:
+                    return enc_fields(values)
+            return enc_general(value)
+
+        def dec(buf: Any, off: int) -> tuple[Any, int]:
+            values, off = dec_general(buf, off)
+            return dict(zip(keys, values, strict=False)), off
+
+    else:
+
+        def enc(value: Any) -> bytes:
+            if type(value) is tuple and len(value) == n:
+                return enc_fields(value)
+            return enc_general(value)
+
+        def dec(buf: Any, off: int) -> tuple[Any, int]:
+            values, off = dec_general(buf, off)
+            return tuple(values), off
+
+    return Node(enc, dec, size, min_size)
+
+
+def _flat_product_node(
+    flats: list[Flat],
+    names: tuple[str | None, ...],
+    getter: Callable[[Any], Any],
+    enc_general: Encoder,
+    dec_general: Callable[[Any, int], tuple[list[Any], int]],
+    min_size: int,
+) -> Node:
+    """A product of fixed-size scalars: one ``Struct.pack`` / ``unpack_from`` per value."""
+    codec = struct.Struct("<" + "".join(f.fmt for f in flats))
+    pack, unpack, size = codec.pack, codec.unpack_from, codec.size
+    n = len(names)
+    named = None not in names
+    keys = tuple(name for name in names if name is not None)
+    expected = tuple(f.pytype for f in flats)
+    pres = tuple(f.pre for f in flats)
+    posts = tuple(f.post for f in flats)
+    any_pre = any(p is not None for p in pres)
+    any_post = any(p is not None for p in posts)
+
+    def enc(value: Any) -> bytes:
+        t = type(value)
+        values: Any = None
+        if t is dict and named and len(value) == n:
+            try:
+                values = getter(value)
+            except KeyError:
+                values = None
+        elif t is tuple and len(value) == n:
+            values = value
+        if values is not None and tuple(map(type, values)) == expected:
+            try:
+                if any_pre:
+                    return pack(
+                        *[x if p is None else p(x) for p, x in zip(pres, values, strict=False)]
+                    )
+                return pack(*values)
+            except Exception:
+                pass  # e.g. out of range: the general path says which field and why
+        return enc_general(value)
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        try:
+            raw = unpack(buf, off)
+            values = (
+                [x if p is None else p(x) for p, x in zip(posts, raw, strict=False)]
+                if any_post
+                else raw
+            )
+        except Exception:
+            values, _ = dec_general(buf, off)  # raises, naming the field
+        if named:
+            return dict(zip(keys, values, strict=False)), off + size
+        return tuple(values), off + size
+
+    return Node(enc, dec, size, min_size)
+
+
+def _unit_node() -> Node:
+    def enc(value: Any) -> bytes:
+        if value == () or value is None or (type(value) in (list, dict) and not value):
+            return b""
+        co.product_values(value, ())  # raises with the message
+        return b""
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        return (), off
+
+    return Node(enc, dec, 0, 0)
+
+
+def _sum_node(ty: SumType, variants: list[Node]) -> Node:
+    names = tuple(v.name for v in ty.variants)
+    count = len(names)
+    tags = {name: i for i, name in enumerate(names) if name is not None}
+    unit = tuple(v.size == 0 for v in variants)
+    segments = tuple(f".{name}" if name is not None else f".{i}" for i, name in enumerate(names))
+    encs = tuple(v.enc for v in variants)
+    decs = tuple(v.dec for v in variants)
+    first = variants[0].size if variants else None
+    same = first is not None and all(v.size == first for v in variants)
+    size = 1 + first if same and first is not None else None
+    min_size = 1 + min((v.min_size for v in variants), default=0)
+    sum_value = SumValue
+
+    def enc(value: Any) -> bytes:
+        tag, payload = co.sum_parts(value, names, tags, unit)
+        try:
+            return _TAGS[tag] + encs[tag](payload)
+        except Exception as exc:
+            raise with_segment(exc, segments[tag]) from None
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        tag = buf[off]
+        if tag >= count:
+            raise _bad_tag(tag, off, names)
+        try:
+            payload, end = decs[tag](buf, off + 1)
+        except Exception as exc:
+            raise with_segment(exc, segments[tag], buf, off + 1) from None
+        return sum_value(tag, names[tag], payload), end
+
+    return Node(enc, dec, size, min_size)
+
+
+def _option_node(payload: Node, nested: bool) -> Node:
+    inner_enc, inner_dec = payload.enc, payload.dec
+    some_cls = Some
+
+    def enc(value: Any) -> bytes:
+        if value is None:
+            return b"\x01"
+        if type(value) is some_cls:
+            value = value.value
+        try:
+            return b"\x00" + inner_enc(value)
+        except Exception as exc:
+            raise with_segment(exc, ".some") from None
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        tag = buf[off]
+        if tag == 0:
+            try:
+                value, end = inner_dec(buf, off + 1)
+            except Exception as exc:
+                raise with_segment(exc, ".some", buf, off + 1) from None
+            return (some_cls(value) if nested else value), end
+        if tag == 1:
+            return None, off + 1
+        raise _bad_tag(tag, off, ("some", "none"))
+
+    return Node(enc, dec, None, 1)
+
+
+# --- the compiler ------------------------------------------------------------------------------
+
+
+class _Compiler:
+    """One compilation: memoises sub-types and ties recursive refs through forwarding cells."""
+
+    def __init__(self, typespace: Typespace | None) -> None:
+        self.typespace = typespace
+        self.memo: dict[AlgebraicType, Node] = {}
+        self.refs: dict[int, Node] = {}
+        self.pending: dict[int, list[Node]] = {}
+
+    def node(self, ty: AlgebraicType) -> Node:
+        found = self.memo.get(ty)
+        if found is None:
+            found = self.memo[ty] = self._build(ty)
+        return found
+
+    def _build(self, ty: AlgebraicType) -> Node:
+        t = type(ty)
+        if t is RefType:
+            return self._ref(ty)  # type: ignore[arg-type]
+        if t is PrimitiveType:
+            return _primitive_node(ty)  # type: ignore[arg-type]
+        if t is ArrayType:
+            elem = ty.elem  # type: ignore[attr-defined]
+            if elem == _U8:
+                return _bytes_node()
+            return _array_node(self.node(elem))
+        kind = special_kind(ty, self.typespace)
+        if t is ProductType:
+            assert isinstance(ty, ProductType)
+            if kind == "timestamp":
+                return _timestamp_node()
+            if kind == "time_duration":
+                return _time_duration_node()
+            if kind == "identity":
+                return _wide_id_node(32, Identity, co.identity_int, Identity._unchecked, "Identity")
+            if kind == "connection_id":
+                return _wide_id_node(
+                    16, ConnectionId, co.connection_id_int, ConnectionId._unchecked, "ConnectionId"
+                )
+            if kind == "uuid":
+                return _uuid_node()
+            return _product_node(ty, [self.node(e.algebraic_type) for e in ty.elements])
+        if t is SumType:
+            assert isinstance(ty, SumType)
+            variants = [self.node(v.algebraic_type) for v in ty.variants]
+            if kind == "option":
+                inner = ty.variants[0].algebraic_type
+                nested = special_kind(inner, self.typespace) == "option"
+                return _option_node(variants[0], nested)
+            generic = _sum_node(ty, variants)
+            if kind == "schedule_at":
+                return _schedule_at_node(generic)
+            return generic
+        raise SatsError(f"not a SATS type: {ty!r}")
+
+    def _ref(self, ty: RefType) -> Node:
+        index = ty.index
+        done = self.refs.get(index)
+        if done is not None:
+            return done
+        cell = self.pending.get(index)
+        if cell is not None:
+            return _forward(cell)
+        resolve(ty, self.typespace)  # raises for a missing typespace, a bad index, a ref loop
+        assert self.typespace is not None
+        cell = self.pending[index] = []
+        try:
+            target = self.node(self.typespace.types[index])
+        finally:
+            del self.pending[index]
+        cell.append(target)
+        self.refs[index] = target
+        return target
+
+
+def _forward(cell: list[Node]) -> Node:
+    """A node for a ref still being compiled (a recursive type): it calls through ``cell``,
+    which holds the real node once its compilation finishes."""
+
+    def enc(value: Any) -> bytes:
+        return cell[0].enc(value)
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        return cell[0].dec(buf, off)
+
+    return Node(enc, dec, None, 0)
+
+
+_U8: Final = PrimitiveType("U8")
+
+
+def compile_node(ty: AlgebraicType, typespace: Typespace | None) -> Node:
+    """Compile ``ty`` (refs resolved in ``typespace``) to a BSATN :class:`Node`."""
+    return _Compiler(typespace).node(ty)
