@@ -210,14 +210,15 @@ class TimeDuration:
     ZERO: ClassVar[TimeDuration]
 
     def __init__(self, micros: int) -> None:
-        object.__setattr__(
-            self, "micros", _check_i64(_require_int(micros, "TimeDuration"), "TimeDuration")
-        )
+        _set_duration_micros(self, _check_i64(_require_int(micros, "TimeDuration"), "TimeDuration"))
 
-    @classmethod
-    def _unchecked(cls, micros: int) -> TimeDuration:
-        """Trusted fast constructor for callers that know ``micros`` is an in-range int."""
-        self = _new(cls)
+    @staticmethod
+    def _unchecked(micros: int) -> TimeDuration:
+        """Trusted fast constructor for callers that know ``micros`` is an in-range int.
+
+        A staticmethod (no class binding) that fills the slot directly: the BSATN decoder calls
+        it for every value, so each saved attribute lookup counts."""
+        self = _new(TimeDuration)
         _set_duration_micros(self, micros)
         return self
 
@@ -498,16 +499,14 @@ class Timestamp:
     UNIX_EPOCH: ClassVar[Timestamp]
 
     def __init__(self, micros_since_epoch: int) -> None:
-        object.__setattr__(
-            self,
-            "micros_since_epoch",
-            _check_i64(_require_int(micros_since_epoch, "Timestamp"), "Timestamp"),
+        _set_timestamp_micros(
+            self, _check_i64(_require_int(micros_since_epoch, "Timestamp"), "Timestamp")
         )
 
-    @classmethod
-    def _unchecked(cls, micros_since_epoch: int) -> Timestamp:
+    @staticmethod
+    def _unchecked(micros_since_epoch: int) -> Timestamp:
         """Trusted fast constructor for callers that know the value is an in-range int."""
-        self = _new(cls)
+        self = _new(Timestamp)
         _set_timestamp_micros(self, micros_since_epoch)
         return self
 
