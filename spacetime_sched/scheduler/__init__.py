@@ -1,0 +1,70 @@
+"""The reducer scheduler: call SpacetimeDB reducers on time-based schedules, on asyncio or trio.
+
+* :class:`ReducerScheduler`: the engine (``async with ReducerScheduler(conn) as scheduler``).
+* Schedules: :class:`ScheduledReducerCall`, :class:`ScheduleStatus`, :class:`ScheduleResult`,
+  per-schedule :class:`SchedulePolicy` (:class:`CoalescePolicy`, :class:`OverlapPolicy`).
+* Triggers: :class:`OnceTrigger`, :class:`IntervalTrigger`, :class:`DailyTrigger`,
+  :class:`CronTrigger` (DST-correct), or SpacetimeDB's own ``ScheduleAt``.
+* Clocks: :class:`Clock`, :class:`SystemClock` (tests use
+  :class:`spacetime_sched.testing.VirtualClock`).
+* Helpers: :func:`schedule_once`, :func:`schedule_repeating`, :func:`schedule_at`,
+  :class:`PrecisionTimer`, :class:`TimeMetrics`.
+
+See ``docs/scheduler.md`` for the semantics.
+"""
+
+from __future__ import annotations
+
+from ._clock import WALL_CHECK_INTERVAL_MICROS, Clock, SystemClock
+from ._convenience import schedule_at, schedule_once, schedule_repeating
+from ._engine import CLOCK_JUMP_TOLERANCE_MICROS, ReducerScheduler, ReducerTarget, ResultCallback
+from ._models import (
+    DEFAULT_POLICY,
+    CoalescePolicy,
+    OverlapPolicy,
+    ScheduledReducerCall,
+    SchedulePolicy,
+    ScheduleResult,
+    ScheduleStatus,
+)
+from ._timing import PrecisionTimer, TimeMetrics
+from ._triggers import (
+    CronTrigger,
+    DailyTrigger,
+    IntervalTrigger,
+    OnceTrigger,
+    TimezoneLike,
+    Trigger,
+    trigger_from_dict,
+    trigger_from_schedule_at,
+)
+
+__all__ = [
+    "CLOCK_JUMP_TOLERANCE_MICROS",
+    "DEFAULT_POLICY",
+    "WALL_CHECK_INTERVAL_MICROS",
+    "Clock",
+    "CoalescePolicy",
+    "CronTrigger",
+    "DailyTrigger",
+    "IntervalTrigger",
+    "OnceTrigger",
+    "OverlapPolicy",
+    "PrecisionTimer",
+    "ReducerScheduler",
+    "ReducerTarget",
+    "ResultCallback",
+    "SchedulePolicy",
+    "ScheduleResult",
+    "ScheduleStatus",
+    "ScheduledReducerCall",
+    "SystemClock",
+    "TimeMetrics",
+    "TimezoneLike",
+    "Trigger",
+    "schedule_at",
+    "schedule_once",
+    "schedule_repeating",
+    "trigger_from_dict",
+    "trigger_from_schedule_at",
+]
