@@ -42,6 +42,7 @@ from ..protocol import (
     ClientMessage,
     EventTable,
     InitialConnection,
+    ModuleSchema,
     OneOffQuery,
     OneOffQueryResult,
     PersistentTable,
@@ -73,7 +74,6 @@ from ._subscription import ClientCache, SubscriptionHandle, TableCache, invoke
 from ._transport import Compression, WebSocket, open_websocket, sole_exception, subscribe_url
 
 if TYPE_CHECKING:
-    from ..protocol import ModuleSchema
     from ..scheduler import ReducerScheduler
     from ._builder import DbConnectionBuilder
 
@@ -497,9 +497,6 @@ class DbConnection:
             return schema
         async with self._schema_lock:
             if self._schema is None:
-                # Imported here until the protocol package exports it (being written).
-                from ..protocol import ModuleSchema
-
                 raw = await self._http.schema_json(self._options.database, version=9)
                 self._schema = ModuleSchema.from_json(raw)
             return self._schema
