@@ -307,6 +307,7 @@ class TableDef:
         """For a schedule table, the name of its ScheduleAt column."""
         return self.column_names[self.schedule.scheduled_at_column] if self.schedule else None
 
+    @property
     def row_codec(self) -> sats.Codec:
         """The compiled codec of one row (cached by ``sats.compile``)."""
         return sats.compile(self.row_type, self.typespace)
@@ -471,6 +472,7 @@ class ProcedureDef(_Callable):
 
     KIND: ClassVar[str] = "procedure"
 
+    @property
     def return_codec(self) -> sats.Codec:
         """The codec of the BSATN in ``ProcedureResult.status.value``."""
         return sats.compile(self.return_type, self.typespace)
