@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 import uuid as _uuid
 from collections.abc import Callable
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any, Final
 
 from .._errors import SatsError
@@ -70,18 +70,22 @@ class Flat:
     """How a fixed-size scalar takes part in a one-``Struct`` product: its format character,
     the Python type the fast path expects, and optional conversions to/from the packed value."""
 
-    __slots__ = ("fmt", "post", "pre", "pytype")
+    __slots__ = ("attr", "fmt", "post", "pre", "pytype")
 
     def __init__(
         self,
         fmt: str,
         pytype: type,
-        pre: Callable[[Any], Any] | None = None,
+        attr: str | None = None,
         post: Callable[[Any], Any] | None = None,
     ) -> None:
         self.fmt = fmt
+        #: The exact type the fast path expects (anything else takes the careful path).
         self.pytype = pytype
-        self.pre = pre
+        #: The attribute holding the packed value (``micros_since_epoch``), if not the value.
+        self.attr = attr
+        self.pre: Callable[[Any], Any] | None = attrgetter(attr) if attr else None
+        #: Turns the unpacked value into the Python value (and validates it), if needed.
         self.post = post
 
 
@@ -268,7 +272,7 @@ def _timestamp_node() -> Node:
     def dec(buf: Any, off: int) -> tuple[Any, int]:
         return new(_unpack_i64(buf, off)[0]), off + 8
 
-    return Node(enc, dec, 8, 8, Flat("q", Timestamp, attrgetter("micros_since_epoch"), new))
+    return Node(enc, dec, 8, 8, Flat("q", Timestamp, "micros_since_epoch", new))
 
 
 def _time_duration_node() -> Node:
@@ -282,7 +286,7 @@ def _time_duration_node() -> Node:
     def dec(buf: Any, off: int) -> tuple[Any, int]:
         return new(_unpack_i64(buf, off)[0]), off + 8
 
-    return Node(enc, dec, 8, 8, Flat("q", TimeDuration, attrgetter("micros"), new))
+    return Node(enc, dec, 8, 8, Flat("q", TimeDuration, "micros", new))
 
 
 def _wide_id_node(
@@ -453,6 +457,17 @@ def _sequence(value: Any) -> Any:
     return list(value)
 
 
+def _generate(name: str, source: str, namespace: dict[str, Any]) -> Any:
+    """Compile generated ``source`` and return its function ``name``.
+
+    Products get straight-line code (``e0(value['id']) + e1(value['name'])``): in CPython a
+    loop or comprehension over the fields costs several times more than the work itself. Field
+    names enter the source only through ``repr``, which always yields a valid str literal.
+    """
+    exec(compile(source, f"<sats {name}>", "exec"), namespace)
+    return namespace[name]
+
+
 def _product_node(ty: ProductType, fields: list[Node]) -> Node:
     names = ty.names
     n = len(names)
@@ -462,28 +477,22 @@ def _product_node(ty: ProductType, fields: list[Node]) -> Node:
     segments = tuple(f".{name}" if name is not None else f".{i}" for i, name in enumerate(names))
     encs = tuple(f.enc for f in fields)
     decs = tuple(f.dec for f in fields)
-    keys: tuple[str, ...] = tuple(name for name in names if name is not None)
-    getter: Callable[[Any], Any] = itemgetter(*keys) if n > 1 else lambda v: (v[keys[0]],)
     sizes = [f.size for f in fields]
     size = None if None in sizes else sum(s for s in sizes if s is not None)
     min_size = sum(f.min_size for f in fields)
 
-    def enc_fields(values: Any) -> bytes:
-        try:
-            return b"".join([e(x) for e, x in zip(encs, values, strict=False)])
-        except Exception:
-            pass
-        for i, (e, x) in enumerate(zip(encs, values, strict=False)):  # failed: find the field
+    def enc_general(value: Any) -> bytes:
+        """Every accepted input form, one field at a time, naming the field that fails."""
+        parts = []
+        for i, x in enumerate(co.product_values(value, names)):
             try:
-                e(x)
+                parts.append(encs[i](x))
             except Exception as exc:
                 raise with_segment(exc, segments[i]) from None
-        raise AssertionError("unreachable: a field failed only once")
-
-    def enc_general(value: Any) -> bytes:
-        return enc_fields(co.product_values(value, names))
+        return b"".join(parts)
 
     def dec_general(buf: Any, off: int) -> tuple[list[Any], int]:
+        """One field at a time, naming the field that fails."""
         values: list[Any] = []
         append = values.append
         try:
@@ -497,95 +506,117 @@ def _product_node(ty: ProductType, fields: list[Node]) -> Node:
     flats = [f.flat for f in fields]
     if all(flat is not None for flat in flats):
         return _flat_product_node(
-            [f for f in flats if f is not None], names, getter, enc_general, dec_general, min_size
+            [f for f in flats if f is not None], names, enc_general, dec_general, min_size
         )
 
+    namespace: dict[str, Any] = {"enc_general": enc_general, "dec_general": dec_general}
+    namespace.update((f"e{i}", e) for i, e in enumerate(encs))
+    namespace.update((f"d{i}", d) for i, d in enumerate(decs))
+    by_key = [f"e{i}(value[{name!r}])" for i, name in enumerate(names)]
+    by_position = [f"e{i}(value[{i}])" for i in range(n)]
+
+    def joined(parts: list[str]) -> str:
+        return parts[0] if n == 1 else f'b"".join(({", ".join(parts)},))'
+
+    dict_path = (
+        f"""    if type(value) is dict and len(value) == {n}:
+        try:
+            return {joined(by_key)}
+        except Exception:
+            pass
+"""
+        if named
+        else ""
+    )
+    enc_source = f"""
+def enc(value):
+{dict_path}    if type(value) is tuple and len(value) == {n}:
+        try:
+            return {joined(by_position)}
+        except Exception:
+            pass
+    return enc_general(value)
+"""
+    reads = "".join(f"        v{i}, off = d{i}(buf, off)\n" for i in range(n))
     if named:
-
-        def enc(value: Any) -> bytes:
-            if type(value) is dict and len(value) == n:
-                try:
-                    values = getter(value)
-                except KeyError:
-                    pass
-                else:
-                    return enc_fields(values)
-            return enc_general(value)
-
-        def dec(buf: Any, off: int) -> tuple[Any, int]:
-            values, off = dec_general(buf, off)
-            return dict(zip(keys, values, strict=False)), off
-
+        built = "{" + ", ".join(f"{name!r}: v{i}" for i, name in enumerate(names)) + "}"
     else:
-
-        def enc(value: Any) -> bytes:
-            if type(value) is tuple and len(value) == n:
-                return enc_fields(value)
-            return enc_general(value)
-
-        def dec(buf: Any, off: int) -> tuple[Any, int]:
-            values, off = dec_general(buf, off)
-            return tuple(values), off
-
+        built = "(" + "".join(f"v{i}, " for i in range(n)) + ")"
+    dec_source = f"""
+def dec(buf, off):
+    start = off
+    try:
+{reads}    except Exception:
+        dec_general(buf, start)
+        raise
+    return {built}, off
+"""
+    enc = _generate("enc", enc_source, namespace)
+    dec = _generate("dec", dec_source, namespace)
     return Node(enc, dec, size, min_size)
 
 
 def _flat_product_node(
     flats: list[Flat],
     names: tuple[str | None, ...],
-    getter: Callable[[Any], Any],
     enc_general: Encoder,
     dec_general: Callable[[Any, int], tuple[list[Any], int]],
     min_size: int,
 ) -> Node:
     """A product of fixed-size scalars: one ``Struct.pack`` / ``unpack_from`` per value."""
     codec = struct.Struct("<" + "".join(f.fmt for f in flats))
-    pack, unpack, size = codec.pack, codec.unpack_from, codec.size
     n = len(names)
     named = None not in names
-    keys = tuple(name for name in names if name is not None)
-    expected = tuple(f.pytype for f in flats)
-    pres = tuple(f.pre for f in flats)
-    posts = tuple(f.post for f in flats)
-    any_pre = any(p is not None for p in pres)
-    any_post = any(p is not None for p in posts)
+    namespace: dict[str, Any] = {
+        "pack": codec.pack,
+        "unpack": codec.unpack_from,
+        "enc_general": enc_general,
+        "dec_general": dec_general,
+    }
+    namespace.update((f"t{i}", f.pytype) for i, f in enumerate(flats))
+    namespace.update((f"p{i}", f.post) for i, f in enumerate(flats) if f.post is not None)
+    xs = [f"x{i}" for i in range(n)]
+    checks = " and ".join(f"type(x{i}) is t{i}" for i in range(n))
+    packed = ", ".join(f"x{i}" if f.attr is None else f"x{i}.{f.attr}" for i, f in enumerate(flats))
 
-    def enc(value: Any) -> bytes:
-        t = type(value)
-        values: Any = None
-        if t is dict and named and len(value) == n:
-            try:
-                values = getter(value)
-            except KeyError:
-                values = None
-        elif t is tuple and len(value) == n:
-            values = value
-        if values is not None and tuple(map(type, values)) == expected:
-            try:
-                if any_pre:
-                    return pack(
-                        *[x if p is None else p(x) for p, x in zip(pres, values, strict=False)]
-                    )
-                return pack(*values)
-            except Exception:
-                pass  # e.g. out of range: the general path says which field and why
-        return enc_general(value)
-
-    def dec(buf: Any, off: int) -> tuple[Any, int]:
-        try:
-            raw = unpack(buf, off)
-            values = (
-                [x if p is None else p(x) for p, x in zip(posts, raw, strict=False)]
-                if any_post
-                else raw
-            )
+    def fast(reads: str) -> str:
+        return f"""        try:
+            {reads}
+            if {checks}:
+                return pack({packed})
         except Exception:
-            values, _ = dec_general(buf, off)  # raises, naming the field
-        if named:
-            return dict(zip(keys, values, strict=False)), off + size
-        return tuple(values), off + size
+            pass
+"""
 
-    return Node(enc, dec, size, min_size)
+    by_key = "; ".join(f"x{i} = value[{name!r}]" for i, name in enumerate(names))
+    by_position = f"{', '.join(xs)}, = value"
+    dict_path = (
+        f"    if type(value) is dict and len(value) == {n}:\n{fast(by_key)}" if named else ""
+    )
+    enc_source = f"""
+def enc(value):
+{dict_path}    if type(value) is tuple and len(value) == {n}:
+{fast(by_position)}    return enc_general(value)
+"""
+    values = [f"x{i}" if f.post is None else f"p{i}(x{i})" for i, f in enumerate(flats)]
+    if named:
+        built = (
+            "{" + ", ".join(f"{name!r}: {v}" for name, v in zip(names, values, strict=True)) + "}"
+        )
+    else:
+        built = "(" + "".join(f"{v}, " for v in values) + ")"
+    dec_source = f"""
+def dec(buf, off):
+    try:
+        {", ".join(xs)}, = unpack(buf, off)
+        return {built}, off + {codec.size}
+    except Exception:
+        dec_general(buf, off)
+        raise
+"""
+    enc = _generate("enc", enc_source, namespace)
+    dec = _generate("dec", dec_source, namespace)
+    return Node(enc, dec, codec.size, min_size)
 
 
 def _unit_node() -> Node:
