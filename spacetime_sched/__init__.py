@@ -33,6 +33,7 @@ from ._errors import (
     SpacetimeSchedError,
     TimeRangeError,
 )
+from ._identity import ConnectionId, Identity
 from ._time import (
     EnhancedTimeDuration,
     EnhancedTimestamp,
@@ -53,12 +54,14 @@ __all__ = [
     "ArgumentError",
     "CallTimeoutError",
     "ClientError",
+    "ConnectionId",
     "ConnectError",
     "ConnectionClosedError",
     "DecodeError",
     "EncodeError",
     "EnhancedTimeDuration",
     "EnhancedTimestamp",
+    "Identity",
     "InternalError",
     "InvalidScheduleError",
     "NaiveDatetimeError",
