@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from ._builder import ModuleSchemaBuilder
 from ._codec import (
     decode_client_message,
     decode_client_message_from,
@@ -106,6 +107,7 @@ __all__ = [
     "Lifecycle",
     "MiscExport",
     "ModuleSchema",
+    "ModuleSchemaBuilder",
     "ProcedureDef",
     "ReducerDef",
     "ScheduleDef",
