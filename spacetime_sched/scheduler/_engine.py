@@ -76,6 +76,8 @@ _PENDING: Final = ScheduleStatus.PENDING
 _RUNNING: Final = ScheduleStatus.RUNNING
 _PAUSED: Final = ScheduleStatus.PAUSED
 _CANCELLED: Final = ScheduleStatus.CANCELLED
+_ALL: Final = CoalescePolicy.ALL
+_ALLOW_ALL: Final = OverlapPolicy.ALLOW_ALL
 _FINISHED: Final = frozenset({ScheduleStatus.COMPLETED, ScheduleStatus.FAILED, _CANCELLED})
 
 #: A change of (wall - monotonic) larger than this between two timer wake-ups is a clock step.
@@ -808,6 +810,10 @@ class ReducerScheduler:
         """Plan ``s``'s next fire, then run this one if policies allow. True if it took
         ``token`` (the limiter slot)."""
         policy = s.policy
+        if s.running and policy.coalesce is _ALL and policy.overlap is not _ALLOW_ALL:
+            # Buffer-all: this fire waits for the running execution and is re-queued by it.
+            s.buffered = fire
+            return False
         # Plan the next fire first, from the intended fire time: no drift by execution time.
         nxt = self._next_after(s, fire)
         if nxt is not None and nxt <= now:  # ticks were missed: coalesce
@@ -990,7 +996,12 @@ class ReducerScheduler:
                     attempt += 1
                     stats.retries += 1
                 buffered = s.buffered
-                if buffered is None or s.status is _CANCELLED or s.status is _PAUSED:
+                if (
+                    buffered is None
+                    or policy.coalesce is _ALL  # deferred fires go back to the heap (finally)
+                    or s.status is _CANCELLED
+                    or s.status is _PAUSED
+                ):
                     break
                 s.buffered = None
                 s.run_count += 1
@@ -1005,7 +1016,15 @@ class ReducerScheduler:
             s.running -= 1
             self._active -= 1
             if not s.running:
-                s.buffered = None
+                deferred, s.buffered = s.buffered, None
+                if (
+                    deferred is not None
+                    and not interrupted
+                    and policy.coalesce is _ALL
+                    and deferred == s.next_micros
+                    and (s.status is _RUNNING or s.status is _PENDING)
+                ):
+                    self._push(s, deferred)
                 if s.status is _RUNNING:
                     if interrupted and s.next_micros is None:
                         # Stopped mid-call: leave a one-shot pending so a persistent store
