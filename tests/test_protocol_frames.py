@@ -118,7 +118,7 @@ def test_unknown_compression_names_are_rejected() -> None:
         (b"\x07" + b"\x06" * 10, "unknown compression tag 7"),
         (b"\x02not gzip at all", "invalid gzip frame"),
         (b"\x01\xff\xff\xff\xff", "invalid brotli frame"),
-        (b"\x00", "no data at offset 0"),
+        (b"\x00", "empty server frame: expected at least one message"),
         (b"\x00\x09", "unknown message tag 9"),
         (b"\x00\x06\x01\x00", "truncated ServerMessage.ReducerResult"),
     ],

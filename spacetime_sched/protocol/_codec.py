@@ -103,33 +103,36 @@ class _Malformed(Exception):
 # length can never make us allocate or loop more than the buffer allows.
 
 
-def _read_bytes(buf: bytes, pos: int, what: str) -> tuple[bytes, int]:
+def _read_bytes(buf: bytes, pos: int, what: str, suffix: str = "") -> tuple[bytes, int]:
+    # ``what + suffix`` names the field; it is only joined when reporting an error.
     (length,) = _U32.unpack_from(buf, pos)
     start = pos + 4
     end = start + length
     if end > len(buf):
         raise _Malformed(
-            f"{what}: length {length} at offset {pos} runs past the end of the data "
+            f"{what}{suffix}: length {length} at offset {pos} runs past the end of the data "
             f"({len(buf) - start} bytes left)"
         )
     return buf[start:end], end
 
 
-def _read_str(buf: bytes, pos: int, what: str) -> tuple[str, int]:
-    raw, end = _read_bytes(buf, pos, what)
+def _read_str(buf: bytes, pos: int, what: str, suffix: str = "") -> tuple[str, int]:
+    raw, end = _read_bytes(buf, pos, what, suffix)
     try:
         return raw.decode("utf-8"), end
     except UnicodeDecodeError as exc:
-        raise _Malformed(f"{what}: invalid UTF-8 at offset {pos + 4 + exc.start}") from None
+        raise _Malformed(f"{what}{suffix}: invalid UTF-8 at offset {pos + 4 + exc.start}") from None
 
 
-def _read_count(buf: bytes, pos: int, min_item_size: int, what: str) -> tuple[int, int]:
+def _read_count(
+    buf: bytes, pos: int, min_item_size: int, what: str, suffix: str = ""
+) -> tuple[int, int]:
     """Read an array length and check that many items can fit in the rest of the buffer."""
     (count,) = _U32.unpack_from(buf, pos)
     pos += 4
     if count * min_item_size > len(buf) - pos:
         raise _Malformed(
-            f"{what}: {count} elements at offset {pos - 4} cannot fit in the "
+            f"{what}{suffix}: {count} elements at offset {pos - 4} cannot fit in the "
             f"{len(buf) - pos} bytes left"
         )
     return count, pos
@@ -140,7 +143,7 @@ def _read_query_set_id(buf: bytes, pos: int) -> tuple[QuerySetId, int]:
     return QuerySetId(value), pos + 4
 
 
-def _read_row_list(buf: bytes, pos: int, what: str) -> tuple[BsatnRowList, int]:
+def _read_row_list(buf: bytes, pos: int, what: str, suffix: str) -> tuple[BsatnRowList, int]:
     tag = buf[pos]
     pos += 1
     hint: RowSizeHint
@@ -149,22 +152,24 @@ def _read_row_list(buf: bytes, pos: int, what: str) -> tuple[BsatnRowList, int]:
         hint = FixedSize(size)
         pos += 2
     elif tag == 1:
-        count, pos = _read_count(buf, pos, 8, f"{what}.size_hint.RowOffsets")
+        count, pos = _read_count(buf, pos, 8, what, f"{suffix}.size_hint.RowOffsets")
         offsets = struct.unpack_from(f"<{count}Q", buf, pos)
         hint = RowOffsets(offsets)
         pos += 8 * count
     else:
-        raise _Malformed(f"{what}.size_hint: unknown RowSizeHint tag {tag} at offset {pos - 1}")
-    data, pos = _read_bytes(buf, pos, f"{what}.rows_data")
+        raise _Malformed(
+            f"{what}{suffix}.size_hint: unknown RowSizeHint tag {tag} at offset {pos - 1}"
+        )
+    data, pos = _read_bytes(buf, pos, what, suffix)
     return BsatnRowList(hint, data), pos
 
 
 def _read_query_rows(buf: bytes, pos: int, what: str) -> tuple[QueryRows, int]:
-    count, pos = _read_count(buf, pos, 9, f"{what}.tables")
+    count, pos = _read_count(buf, pos, 9, what, ".tables")
     tables = []
     for _ in range(count):
-        name, pos = _read_str(buf, pos, f"{what}.tables[].table")
-        rows, pos = _read_row_list(buf, pos, f"{what}.tables[{name!r}].rows")
+        name, pos = _read_str(buf, pos, what, ".tables[].table")
+        rows, pos = _read_row_list(buf, pos, what, ".tables[].rows")
         tables.append(SingleTableRows(name, rows))
     return QueryRows(tuple(tables)), pos
 
@@ -173,28 +178,31 @@ def _read_table_update_rows(buf: bytes, pos: int, what: str) -> tuple[TableUpdat
     tag = buf[pos]
     pos += 1
     if tag == 0:
-        inserts, pos = _read_row_list(buf, pos, f"{what}.PersistentTable.inserts")
-        deletes, pos = _read_row_list(buf, pos, f"{what}.PersistentTable.deletes")
+        inserts, pos = _read_row_list(buf, pos, what, ".PersistentTable.inserts")
+        deletes, pos = _read_row_list(buf, pos, what, ".PersistentTable.deletes")
         return PersistentTable(inserts, deletes), pos
     if tag == 1:
-        events, pos = _read_row_list(buf, pos, f"{what}.EventTable.events")
+        events, pos = _read_row_list(buf, pos, what, ".EventTable.events")
         return EventTable(events), pos
-    raise _Malformed(f"{what}: unknown TableUpdateRows tag {tag} at offset {pos - 1}")
+    raise _Malformed(
+        f"{what}.query_sets[].tables[].rows[]: unknown TableUpdateRows tag {tag} "
+        f"at offset {pos - 1}"
+    )
 
 
 def _read_transaction_update(buf: bytes, pos: int, what: str) -> tuple[TransactionUpdate, int]:
-    set_count, pos = _read_count(buf, pos, 8, f"{what}.query_sets")
+    set_count, pos = _read_count(buf, pos, 8, what, ".query_sets")
     query_sets = []
     for _ in range(set_count):
         query_set_id, pos = _read_query_set_id(buf, pos)
-        table_count, pos = _read_count(buf, pos, 8, f"{what}.query_sets[].tables")
+        table_count, pos = _read_count(buf, pos, 8, what, ".query_sets[].tables")
         tables = []
         for _ in range(table_count):
-            name, pos = _read_str(buf, pos, f"{what}.tables[].table_name")
-            rows_count, pos = _read_count(buf, pos, 1, f"{what}.tables[{name!r}].rows")
+            name, pos = _read_str(buf, pos, what, ".query_sets[].tables[].table_name")
+            rows_count, pos = _read_count(buf, pos, 1, what, ".query_sets[].tables[].rows")
             rows = []
             for _ in range(rows_count):
-                update, pos = _read_table_update_rows(buf, pos, f"{what}.tables[{name!r}].rows[]")
+                update, pos = _read_table_update_rows(buf, pos, what)
                 rows.append(update)
             tables.append(TableUpdate(name, tuple(rows)))
         query_sets.append(QuerySetUpdate(query_set_id, tuple(tables)))
@@ -245,7 +253,7 @@ def _read_subscription_error(buf: bytes, pos: int) -> tuple[SubscriptionError, i
 
 
 def _read_transaction_update_message(buf: bytes, pos: int) -> tuple[TransactionUpdate, int]:
-    return _read_transaction_update(buf, pos, "query_sets")
+    return _read_transaction_update(buf, pos, "")
 
 
 def _read_one_off_query_result(buf: bytes, pos: int) -> tuple[OneOffQueryResult, int]:
@@ -399,7 +407,7 @@ def _decode_from(
     try:
         return readers[tag](buf, offset + 1)
     except _Malformed as exc:
-        raise ProtocolError(f"malformed {kind}.{names[tag]}: {exc}") from None
+        raise ProtocolError(f"malformed {kind}.{names[tag]}: {str(exc).lstrip('.')}") from None
     except (struct.error, IndexError, ValueError) as exc:
         # struct.error / IndexError: a fixed-size read ran off the end of the buffer;
         # ValueError: a wrong-length Identity / ConnectionId slice, ditto.

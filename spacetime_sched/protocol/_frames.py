@@ -19,7 +19,6 @@ from typing import Any, Final, Literal, TypeAlias
 from .._errors import ProtocolError
 from ._codec import (
     decode_client_message_from,
-    decode_server_message,
     decode_server_message_from,
     encode_client_message,
     encode_server_message,
@@ -178,13 +177,23 @@ def decode_server_frame(
     ``batched=False`` (protocol v2): the frame holds exactly one message.
     ``batched=True`` (protocol v3): one or more messages back to back; all are returned.
     """
-    body = decompress_server_frame(frame, max_size=max_size)
+    if frame and frame[0] == COMPRESSION_NONE and len(frame) <= max_size + 1:
+        # Uncompressed (the common case for small messages): decode in place, no copy.
+        body, offset = frame if type(frame) is bytes else bytes(frame), 1
+    else:
+        body, offset = decompress_server_frame(frame, max_size=max_size), 0
+    if offset == len(body):
+        kind = "v3 server frame" if batched else "server frame"
+        raise ProtocolError(f"empty {kind}: expected at least one message after the tag")
     if not batched:
-        return [decode_server_message(body)]
-    if not body:
-        raise ProtocolError("empty v3 server frame: expected at least one message")
+        message, end = decode_server_message_from(body, offset)
+        if end != len(body):
+            raise ProtocolError(
+                f"ServerMessage.{type(message).__name__}: {len(body) - end} unexpected bytes "
+                f"after the message (it ends at offset {end - offset} of {len(body) - offset})"
+            )
+        return [message]
     messages: list[ServerMessage] = []
-    offset = 0
     while offset < len(body):
         message, offset = decode_server_message_from(body, offset)
         messages.append(message)

@@ -368,6 +368,19 @@ class _Callable:
         Raises :class:`~spacetime_sched.ArgumentError` naming the parameter at fault, e.g.
         ``reducer 'add': args[1] (age): expected u32 in 0..4294967295, got -1``.
         """
+        cache: dict[str, Any] = self._cache  # type: ignore[attr-defined]
+        codec = cache.get("codec")
+        if codec is None:
+            codec = cache["codec"] = sats.compile(self.params, self.typespace)
+        if (type(args) is list or type(args) is tuple) and len(args) == len(self.params.elements):
+            # The fast path: one compiled product encoder, taking the values by position.
+            try:
+                return codec.encode(args)
+            except EncodeError:
+                pass  # encode parameter by parameter below, to say which one is wrong
+        return self._encode_args_checked(args)
+
+    def _encode_args_checked(self, args: Sequence[Any] | Mapping[str, Any]) -> bytes:
         names = self.param_names
         if isinstance(args, Mapping):
             unknown = [key for key in args if key not in names]
