@@ -118,6 +118,13 @@ def _truncated(buf: Any, offset: int, need: int, what: str) -> Fail:
     )
 
 
+def _short_array(buf: Any, offset: int, count: int, need: int) -> Fail:
+    return Fail(
+        f"unexpected end of input: an array of {count} elements needs at least {need} bytes "
+        f"from byte {offset} (the input has {len(buf)} bytes)"
+    )
+
+
 def _bad_tag(tag: int, offset: int, names: tuple[str | None, ...]) -> Fail:
     return Fail(f"unknown sum tag {tag} at byte {offset} (variants: {co.variant_list(names)})")
 
@@ -221,7 +228,11 @@ def _string_node() -> Node:
         end = start + _unpack_len(buf, off)[0]
         if end > len(buf):
             raise _truncated(buf, start, end - start, "String")
-        return str(buf[start:end], "utf-8"), end
+        try:
+            return str(buf[start:end], "utf-8"), end
+        except UnicodeDecodeError as exc:
+            where = start + exc.start
+            raise Fail(f"invalid UTF-8 in String at byte {where}: {exc.reason}") from None
 
     return Node(enc, dec, None, 4)
 
@@ -385,7 +396,7 @@ def _array_node(elem: Node) -> Node:
         count = _unpack_len(buf, off)[0]
         off += 4
         if count * min_size > len(buf) - off:
-            raise _truncated(buf, off, count * min_size, f"array of {count} elements")
+            raise _short_array(buf, off, count, count * min_size)
         out: list[Any] = []
         append = out.append
         try:
@@ -431,7 +442,7 @@ def _flat_array_node(elem: Node, flat: Flat) -> Node:
         start = off + 4
         end = start + count * size
         if end > len(buf):
-            raise _truncated(buf, start, count * size, f"array of {count} elements")
+            raise _short_array(buf, start, count, count * size)
         raw = unpack_from(f"<{count}{fmt}", buf, start)
         if post is None:
             return list(raw), end
