@@ -47,7 +47,8 @@ async def test_a_time_schedule_fires_once_at_its_time_with_its_args() -> None:
         assert s.status is ScheduleStatus.COMPLETED
         assert s.run_count == 1
         assert s.next_run is None
-        assert s.last_result is not None and s.last_result.ok
+        assert s.last_result is not None
+        assert s.last_result.ok
         assert s.last_result.value == "send ok"
         assert s.last_result.fire_time == at(30)
 

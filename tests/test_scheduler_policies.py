@@ -47,11 +47,13 @@ async def test_a_fire_later_than_the_grace_time_is_missed_not_run(
         if runs:
             assert target.times() == [121.0]
             assert s.status is ScheduleStatus.COMPLETED
-            assert s.last_result is not None and s.last_result.lateness == seconds(120)
+            assert s.last_result is not None
+            assert s.last_result.lateness == seconds(120)
         else:
             assert target.calls == []
             assert s.status is ScheduleStatus.FAILED
-            assert s.last_result is not None and s.last_result.missed
+            assert s.last_result is not None
+            assert s.last_result.missed
             assert "missed its fire time" in str(s.last_result.error)
             assert [r.schedule_id for r in errors] == [sid]
             assert scheduler.get_execution_stats()["missed_executions"] == 1
@@ -165,7 +167,8 @@ async def test_failures_are_retried_with_exponential_backoff() -> None:
         s = scheduler.get_schedule(sid)
         assert s.status is ScheduleStatus.COMPLETED
         assert s.run_count == 1  # one fire, four attempts
-        assert s.last_result is not None and s.last_result.attempt == 4
+        assert s.last_result is not None
+        assert s.last_result.attempt == 4
         stats = scheduler.get_execution_stats()
         assert (stats["failed_executions"], stats["successful_executions"]) == (3, 1)
         assert stats["retried_executions"] == 3
@@ -222,7 +225,8 @@ async def test_an_execution_longer_than_its_timeout_fails_with_timeout_error() -
         sid = scheduler.schedule_at_time("hang", (), at(0), timeout=0.05)
         with anyio.fail_after(5):
             result = await scheduler.wait_for(sid)
-        assert result is not None and isinstance(result.error, TimeoutError)
+        assert result is not None
+        assert isinstance(result.error, TimeoutError)
         assert client.calls == [("hang", (), 0.05)]
         assert scheduler.get_schedule(sid).status is ScheduleStatus.FAILED
 
