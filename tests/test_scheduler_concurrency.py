@@ -128,7 +128,7 @@ async def test_stopping_lets_running_executions_finish_within_the_shutdown_timeo
     async with ReducerScheduler(target, shutdown_timeout=5) as scheduler:
         sid = scheduler.schedule_in_seconds("finish_me", (), 0)
         with anyio.fail_after(5):
-            while not scheduler.get_schedule(sid).running:
+            while not scheduler.get_schedule(sid).running:  # noqa: ASYNC110 - polling a view
                 await anyio.sleep(0.001)
     assert done == ["finish_me"]
     assert scheduler.get_schedule(sid).status is ScheduleStatus.COMPLETED
