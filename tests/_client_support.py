@@ -8,6 +8,7 @@ or send garbage.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,47 @@ CONNECTION_ID = ConnectionId(0x1234_5678)
 TOKEN = "fake-token-abc"
 
 Script = Callable[["FakeSocket", Any], Awaitable[None]]
+
+#: A RawModuleDefV9 with one table ``person(name: String)`` and one reducer ``add(a, b: u32)``.
+SCHEMA: dict[str, Any] = {
+    "typespace": {
+        "types": [
+            {
+                "Product": {
+                    "elements": [{"name": {"some": "name"}, "algebraic_type": {"String": []}}]
+                }
+            }
+        ]
+    },
+    "tables": [
+        {
+            "name": "person",
+            "product_type_ref": 0,
+            "primary_key": [],
+            "indexes": [],
+            "constraints": [],
+            "sequences": [],
+            "schedule": {"none": []},
+            "table_type": {"User": []},
+            "table_access": {"Public": []},
+        }
+    ],
+    "reducers": [
+        {
+            "name": "add",
+            "params": {
+                "elements": [
+                    {"name": {"some": "a"}, "algebraic_type": {"U32": []}},
+                    {"name": {"some": "b"}, "algebraic_type": {"U32": []}},
+                ]
+            },
+            "lifecycle": {"none": []},
+        }
+    ],
+    "types": [],
+    "misc_exports": [],
+    "row_level_security": [],
+}
 
 
 class FakeSocket:
@@ -79,8 +121,12 @@ class FakeServer:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.requests.append(scope)
         if scope["type"] == "http":
-            await send({"type": "http.response.start", "status": 404, "headers": []})
-            await send({"type": "http.response.body", "body": b"not found"})
+            await receive()
+            status, body = 404, b"not found"
+            if scope["path"].endswith("/schema"):
+                status, body = 200, json.dumps(SCHEMA).encode()
+            await send({"type": "http.response.start", "status": status, "headers": []})
+            await send({"type": "http.response.body", "body": body})
             return
         assert scope["type"] == "websocket"
         await receive()  # websocket.connect

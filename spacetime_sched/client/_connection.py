@@ -32,6 +32,7 @@ from .._errors import (
     ProtocolError,
     QueryError,
     ReducerError,
+    SchedulerError,
     SpacetimeSchedError,
 )
 from .._identity import ConnectionId, Identity
@@ -87,6 +88,8 @@ _EMPTY_UPDATE = TransactionUpdate(())
 
 #: How long leaving the block waits for the close handshake before cutting the socket.
 _CLOSE_GRACE = 2.0
+#: How long leaving the block waits for a lazily started scheduler to finish running calls.
+_SCHEDULER_GRACE = 10.0
 
 
 @attrs.frozen(repr=False)
@@ -155,6 +158,7 @@ class DbConnection:
         self._subscriptions: dict[int, SubscriptionHandle] = {}
         self._next_query_set_id = 1
         self._scheduler: ReducerScheduler | None = None
+        self._scheduler_done: anyio.Event | None = None
         self._closing = False
         self._closed = False
         self._close_reason: BaseException | None = None
@@ -356,16 +360,24 @@ class DbConnection:
             await invoke(callback, self, reason)
 
     async def _shutdown(self) -> None:
+        with anyio.move_on_after(_SCHEDULER_GRACE, shield=True):
+            # A scheduler started lazily in our task group stops first, while its running
+            # calls can still get their answers.
+            if self._scheduler is not None and self._scheduler_done is not None:
+                self._scheduler.stop()
+                await self._scheduler_done.wait()
         self._closing = True
         self._pending.close(None)
-        with anyio.move_on_after(_CLOSE_GRACE, shield=True):
+        with anyio.move_on_after(_CLOSE_GRACE, shield=True) as grace:
             ws = self._ws
             if ws is not None:
                 await ws.close()
             await self._session_done.wait()
-            await self._mark_closed(None)
-        self._closed = True
+        if grace.cancelled_caught:
+            log.debug("the receive task did not end within %s s of closing", _CLOSE_GRACE)
         self._task_group.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            await self._mark_closed(None)
 
     async def disconnect(self) -> None:
         """Close the connection now (leaving the ``async with`` block does it too)."""
@@ -693,8 +705,21 @@ class DbConnection:
 
             scheduler = ReducerScheduler(self, **self._scheduler_kwargs(None))
             self._scheduler = scheduler
-            self._task_group.start_soon(scheduler.run, name="spacetime_sched scheduler")
+            self._scheduler_done = anyio.Event()
+            self._task_group.start_soon(
+                self._run_scheduler, scheduler, self._scheduler_done, name="scheduler"
+            )
         return self._scheduler
+
+    @staticmethod
+    async def _run_scheduler(scheduler: ReducerScheduler, done: anyio.Event) -> None:
+        try:
+            await scheduler.run()
+        except SchedulerError:
+            if not scheduler.closed:  # stopped before it ever ran: nothing to do
+                raise
+        finally:
+            done.set()
 
     def _scheduler_kwargs(self, max_concurrent_executions: int | None) -> dict[str, Any]:
         limit = max_concurrent_executions or self._options.max_concurrent_executions
