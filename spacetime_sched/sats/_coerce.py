@@ -81,8 +81,11 @@ def to_bytes(value: Any) -> bytes:
         return value.tobytes()
     if isinstance(value, Sequence) and not isinstance(value, str):
         for i, item in enumerate(value):
-            if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= 255:
-                raise Fail(f"[{i}]: expected u8 in 0..255, got {show(item)}")
+            try:
+                check_int("U8", item)
+            except Fail as fail:
+                fail.segments.append(f"[{i}]")
+                raise
         return bytes(value)
     raise Fail(f"expected bytes (bytes, bytearray or memoryview), got {show(value)}")
 
