@@ -251,6 +251,44 @@ def _resolve_fixed(wall: _dt.datetime, zone: _dt.tzinfo) -> int:
     return high
 
 
+def _wall_at(micros: int, zone: _dt.tzinfo) -> _dt.datetime:
+    """The naive wall time the clock in ``zone`` shows at an instant."""
+    utc = _EPOCH_UTC + _dt.timedelta(microseconds=micros)
+    return utc.astimezone(zone).replace(tzinfo=None)
+
+
+def _occurrences(wall: _dt.datetime, zone: _dt.tzinfo) -> list[int]:
+    """The instants (µs, ascending) at which the clock in ``zone`` shows ``wall``: none in a
+    spring-forward gap, two in a fall-back fold, otherwise one."""
+    found: list[int] = []
+    for fold in (0, 1):
+        micros = _aware_micros(wall.replace(tzinfo=zone, fold=fold))
+        if micros not in found and _wall_at(micros, zone) == wall:
+            found.append(micros)
+    return sorted(found)
+
+
+#: How far ahead a fall-back can still repeat wall times that are behind the current one: the
+#: clock moves back by at most a few hours (2 h in tzdb since 1970); a day is generous.
+_FOLD_HORIZON_MICROS: Final = 26 * 3600 * _MICROS_PER_SECOND
+
+
+def _fall_back_ahead(after: int, zone: _dt.tzinfo) -> tuple[int, int] | None:
+    """(instant, new offset in µs) of a fall-back transition within the horizon after
+    ``after``, found by bisection; None when the offset does not go down in that time."""
+    offset = _offset_at(after, zone)
+    low, high = after, after + _FOLD_HORIZON_MICROS
+    if _offset_at(high, zone) >= offset:
+        return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _offset_at(middle, zone) < offset:
+            high = middle
+        else:
+            low = middle
+    return high, _offset_at(high, zone)
+
+
 def _local(after: Timestamp, zone: _dt.tzinfo) -> _dt.datetime | None:
     """``after`` as an aware local datetime (with the right ``fold``), or None when it lies
     outside datetime's years 1..9999 (no wall-clock trigger fires out there)."""
@@ -409,16 +447,15 @@ class DailyTrigger:
         at = _dt.time(self.hour, self.minute, self.second)
         # Yesterday's wall time can still be ahead of ``after`` right after a fall-back, and a
         # resolved time can fall behind ``after``; three days of candidates always suffice.
-        day = local.date() - _dt.timedelta(days=1)
-        for _ in range(4):
+        start = local.toordinal() - 1
+        for ordinal in range(max(start, 1), start + 4):
             try:
-                wall = _dt.datetime.combine(day, at)
-            except OverflowError:
+                wall = _dt.datetime.combine(_dt.date.fromordinal(ordinal), at)
+                fire = _resolve_fixed(wall, self.timezone)
+            except (OverflowError, ValueError):  # past the year 9999
                 return None
-            fire = _resolve_fixed(wall, self.timezone)
             if fire > after.micros_since_epoch:
                 return _timestamp_or_none(fire)
-            day += _dt.timedelta(days=1)
         raise AssertionError("unreachable: a daily time always recurs within three days")
 
     def initial_fire(self, created_at: Timestamp) -> Timestamp | None:
@@ -539,17 +576,31 @@ class CronTrigger:
         return None
 
     def _next_wildcard(self, local: _dt.datetime, threshold: int) -> Timestamp | None:
-        # cronsim steps through UTC for aware datetimes, so it follows the wall clock through
-        # both passes of a fold. We still check each result: a wall time that does not exist
-        # (it can start a day at a skipped midnight) is dropped, as is anything not ahead.
-        for candidate in self._cronsim(local):
-            real = candidate.astimezone(_UTC).astimezone(self.timezone)
-            if real.replace(tzinfo=None) != candidate.replace(tzinfo=None):
-                continue  # inside a gap: that wall time never shows on the clock
-            fire = _aware_micros(candidate)
-            if fire > threshold:
-                return _timestamp_or_none(fire)
-        return None
+        # The clock shows every matching wall time at each instant it reads that way: none in a
+        # gap, twice in a fold. Walking the matching wall times from the wall time of ``after``
+        # and taking each one's first occurrence after ``after`` finds the next fire, except
+        # for the second pass of a fold that starts soon after ``after``: its wall times are
+        # behind the walk's start, so that pass is searched separately and the earlier wins.
+        # (cronsim's own aware-datetime mode is not used: it jumps minutes through UTC by a
+        # wall-clock delta and misses e.g. 02:30 after Lord Howe's 30-minute spring jump.)
+        fire: int | None = None
+        for wall in self._cronsim(local.replace(tzinfo=None, fold=0)):
+            later = [m for m in _occurrences(wall, self.timezone) if m > threshold]
+            if later:
+                fire = later[0]
+                break
+        fall_back = _fall_back_ahead(threshold, self.timezone)
+        if fall_back is not None:
+            transition, offset = fall_back
+            second_pass = _wall_at(transition, self.timezone)
+            for wall in self._cronsim(second_pass - _dt.timedelta(seconds=1)):
+                candidate = _naive_micros(wall) - offset
+                if _wall_at(candidate, self.timezone) == wall and (
+                    fire is None or candidate < fire
+                ):
+                    fire = candidate
+                break
+        return None if fire is None else _timestamp_or_none(fire)
 
     def initial_fire(self, created_at: Timestamp) -> Timestamp | None:
         return self.next_fire(created_at)
