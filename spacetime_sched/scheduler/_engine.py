@@ -82,12 +82,19 @@ _FINISHED: Final = frozenset({ScheduleStatus.COMPLETED, ScheduleStatus.FAILED, _
 
 #: A change of (wall - monotonic) larger than this between two timer wake-ups is a clock step.
 CLOCK_JUMP_TOLERANCE_MICROS: Final = 250_000
+#: A step of the wall clock back by more than this (3 h, as in Vixie cron) is a time reset.
+VIXIE_RESET_MICROS: Final = 3 * 3600 * 1_000_000
 #: The timer yields to other tasks after this many fires dispatched in one go.
 _DISPATCH_BATCH: Final = 256
 #: How many missed ticks of a trigger are stepped through to find the latest one.
 _MAX_COALESCE_STEPS: Final = 1024
 
 _NEW, _RUNNING_STATE, _STOPPING, _CLOSED = "new", "running", "stopping", "closed"
+
+
+def _follows_wall_clock(schedule: object) -> bool:
+    """Whether a trigger is a wildcard cron (``*`` in its minute or hour field)."""
+    return type(schedule) is CronTrigger and not schedule.fixed_time
 
 
 class _ReducerClient(Protocol):
@@ -749,7 +756,7 @@ class ReducerScheduler:
                 now = clock.now_micros()
                 offset = now - clock.monotonic_micros()
                 if abs(offset - self._last_offset) > CLOCK_JUMP_TOLERANCE_MICROS:
-                    self._on_clock_jump(offset - self._last_offset)
+                    self._on_clock_jump(offset - self._last_offset, now)
                 self._last_offset = offset
                 heap = self._heap  # _compact/_on_clock_jump may have replaced it
                 if heap and heap[0][0] <= now:
@@ -880,29 +887,48 @@ class ReducerScheduler:
             self._tg.start_soon(self._run_callbacks, self._error_callbacks, result)
         self._wake_waiters(s.id)
 
-    def _on_clock_jump(self, delta: int) -> None:
-        """The wall clock was stepped by ``delta`` µs. Intervals measure elapsed time, so their
-        grids move with the clock (no stall after a step back, no burst after a step forward);
-        wall-clock schedules (times, daily, cron) keep their wall times and the misfire and
-        coalesce policies handle what a step forward skipped."""
+    def _on_clock_jump(self, delta: int, now: int) -> None:
+        """The wall clock was stepped by ``delta`` µs (``now`` is the new wall time).
+
+        * Intervals measure elapsed time, so their grids move with the clock: no stall after a
+          step back, no burst after a step forward.
+        * Wall-clock triggers keep their wall times, following Vixie cron: after a step back
+          (of up to 3 hours) fixed-time schedules (daily, fixed cron, one-shots) are not run
+          again, while wildcard cron schedules (``*`` in the minute or hour) follow the new
+          clock. A step back of more than 3 hours is a reset: every wall-clock trigger plans
+          its next fire from the new time. What a step forward skipped over is handled by the
+          misfire grace time and coalescing (at most one run per schedule by default).
+        """
         logger.warning(
             "the wall clock jumped by %s; interval schedules re-anchored",
             TimeDuration._unchecked(delta),
         )
+        reset = delta < -VIXIE_RESET_MICROS
         for s in self._schedules.values():
-            if s.next_micros is None or s.status in _FINISHED:
+            nxt = s.next_micros
+            if nxt is None or s.status in _FINISHED:
                 continue
             schedule = s.schedule
             if type(schedule) is _ScheduleAtInterval:
                 s.created_micros += delta
+                s.next_micros = nxt + delta
             elif type(schedule) is IntervalTrigger and schedule.anchor is not None:
                 anchor = Timestamp._unchecked(schedule.anchor.micros_since_epoch + delta)
                 s.schedule = attrs.evolve(schedule, anchor=anchor)
+                s.next_micros = nxt + delta
+            elif delta < 0 and (reset or _follows_wall_clock(schedule)):
+                replanned = self._next_after(s, now)
+                if replanned is not None and replanned < nxt:
+                    s.next_micros = replanned
+                else:
+                    continue
             else:
                 continue
-            s.next_micros += delta
             if self._store is not None:
                 self._mark_dirty(s)
+        self._rebuild_heap()
+
+    def _rebuild_heap(self) -> None:
         heap = []
         for s in self._schedules.values():
             if s.next_micros is not None and (s.status is _PENDING or s.status is _RUNNING):
