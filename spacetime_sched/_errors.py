@@ -19,6 +19,7 @@ __all__ = [
     "ScheduleNotFoundError",
     "InvalidScheduleError",
     "SchedulerClosedError",
+    "ScheduleStoreError",
     "ClientError",
     "ConnectError",
     "ConnectionClosedError",
@@ -83,6 +84,11 @@ class InvalidScheduleError(SchedulerError, ValueError):
 
 class SchedulerClosedError(SchedulerError, RuntimeError):
     """The scheduler has been shut down and accepts no more work."""
+
+
+class ScheduleStoreError(SchedulerError):
+    """A schedule store cannot be used, or one of its records cannot be read (the message
+    names the schedule id and the column)."""
 
 
 # --- client -----------------------------------------------------------------------------------
