@@ -1,0 +1,165 @@
+"""Write your module's logic in Python and test your client against it, in-process.
+
+``LocalServer`` serves a :class:`Module` you declare in Python the way a SpacetimeDB module
+declares tables and reducers: same wire protocol, same schema format, same schedule-table
+semantics. Point your client code at ``server.uri`` and test it without installing SpacetimeDB.
+(A Python module only runs on the local server: a real SpacetimeDB runs Rust, C# or TypeScript
+modules; keep both in step with a shared test suite such as the one below.)
+
+This file declares a small "reminders" module and four tests. Run it as a script
+(``python examples/own_module_tests.py``), or put the tests in a pytest file with a fixture::
+
+    @pytest.fixture
+    async def conn():                      # anyio's pytest plugin runs async fixtures
+        async with serve(make_module()) as conn:
+            yield conn
+
+    async def test_reminder_fires_once(conn): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+from spacetime_sched import ReducerError, ScheduleAt, TimeDuration, sats
+from spacetime_sched.client import DbConnection
+
+# public: from spacetime_sched.testing import LocalServer, Module, ReducerContext
+from spacetime_sched.testing._server import LocalServer
+from spacetime_sched.testing._server._module import Module, ReducerContext
+
+
+def make_module() -> Module:
+    """The module under test: tasks, and reminders the *server* sends on a schedule."""
+    module = Module("reminders")
+    module.table(
+        "task",
+        [("id", sats.U64), ("title", sats.STRING), ("done", sats.BOOL)],
+        primary_key="id",
+        auto_inc="id",
+        public=True,
+    )
+    # A schedule table: the server calls `remind(row)` when the row's `scheduled_at` is due.
+    reminder = module.table(
+        "reminder",
+        [("scheduled_id", sats.U64), ("scheduled_at", sats.SCHEDULE_AT), ("task_id", sats.U64)],
+        primary_key="scheduled_id",
+        auto_inc="scheduled_id",
+        scheduled="remind",
+        public=True,
+    )
+    module.table(
+        "notification",
+        [("id", sats.U64), ("task_id", sats.U64), ("sent_at", sats.TIMESTAMP)],
+        primary_key="id",
+        auto_inc="id",
+        public=True,
+    )
+
+    @module.reducer(params=[("title", sats.STRING)])
+    def add_task(ctx: ReducerContext, title: str) -> None:
+        if not title.strip():
+            raise ValueError("a task needs a title")  # the caller gets ReducerError
+        ctx.db.task.insert({"title": title, "done": False})
+
+    @module.reducer(params=[("task_id", sats.U64)])
+    def complete_task(ctx: ReducerContext, task_id: int) -> None:
+        task = ctx.db.task.find(task_id)
+        if task is None:
+            raise LookupError(f"no task {task_id}")
+        ctx.db.task.update({**task, "done": True})
+        for row in ctx.db.reminder.filter(task_id=task_id):
+            ctx.db.reminder.delete(row)  # a deleted schedule row never fires
+
+    @module.reducer(params=[("task_id", sats.U64), ("delay", sats.TIME_DURATION)])
+    def remind_in(ctx: ReducerContext, task_id: int, delay: TimeDuration) -> None:
+        at = ScheduleAt.Time(ctx.timestamp + delay)
+        ctx.db.reminder.insert({"scheduled_at": at, "task_id": task_id})
+
+    @module.reducer(params=[("row", reminder)])
+    def remind(ctx: ReducerContext, row: dict[str, Any]) -> None:
+        ctx.db.notification.insert({"task_id": row["task_id"], "sent_at": ctx.timestamp})
+
+    return module
+
+
+@asynccontextmanager
+async def serve(module: Module) -> AsyncIterator[DbConnection]:
+    """A fresh server for one test, and a connection to it."""
+    async with (
+        LocalServer(module, database="reminders") as server,
+        DbConnection.builder().with_uri(server.uri).with_database_name("reminders").build() as conn,
+    ):
+        yield conn
+
+
+# --- the tests ------------------------------------------------------------------------------
+
+
+async def test_add_and_complete_task(conn: DbConnection) -> None:
+    await conn.call_reducer_async("add_task", "write the report")
+    (task,) = (await conn.query("SELECT * FROM task"))["task"]
+    assert task == {"id": 1, "title": "write the report", "done": False}
+    await conn.call_reducer_async("complete_task", task["id"])
+    assert (await conn.query("SELECT * FROM task"))["task"][0]["done"] is True
+
+
+async def test_bad_input_is_rejected(conn: DbConnection) -> None:
+    # (with pytest: `with pytest.raises(ReducerError, match="needs a title"):`)
+    error: ReducerError | None = None
+    try:
+        await conn.call_reducer_async("add_task", "   ")
+    except ReducerError as exc:
+        error = exc
+    assert error is not None, "add_task('   ') should fail"
+    assert error.message == "a task needs a title", error.message
+    # The failed call changed nothing: its transaction was rolled back.
+    assert (await conn.query("SELECT * FROM task")).get("task", []) == []
+
+
+async def test_reminder_fires_once(conn: DbConnection) -> None:
+    await conn.subscribe(["SELECT * FROM notification", "SELECT * FROM reminder"])
+    sent = anyio.Event()
+    conn.db["notification"].on_insert(lambda row: sent.set())
+
+    await conn.call_reducer_async("add_task", "call Bob")
+    await conn.call_reducer_async("remind_in", 1, TimeDuration.from_millis(200))
+    assert len(conn.db["reminder"]) == 1
+    with anyio.fail_after(5):  # a test that waits must have a deadline
+        await sent.wait()
+    (note,) = conn.db["notification"].rows()
+    assert note["task_id"] == 1
+    assert len(conn.db["reminder"]) == 0  # a ScheduleAt.Time row is deleted after it ran
+
+
+async def test_completed_task_gets_no_reminder(conn: DbConnection) -> None:
+    await conn.subscribe(["SELECT * FROM notification"])
+    await conn.call_reducer_async("add_task", "water the plants")
+    await conn.call_reducer_async("remind_in", 1, TimeDuration.from_millis(200))
+    await conn.call_reducer_async("complete_task", 1)
+    await anyio.sleep(0.5)  # well past the reminder's time
+    assert len(conn.db["notification"]) == 0
+
+
+TESTS: list[Callable[[DbConnection], Awaitable[None]]] = [
+    test_add_and_complete_task,
+    test_bad_input_is_rejected,
+    test_reminder_fires_once,
+    test_completed_task_gets_no_reminder,
+]
+
+
+async def main() -> None:
+    for test in TESTS:
+        async with serve(make_module()) as conn:  # every test gets its own database
+            await test(conn)
+        print("PASSED", test.__name__)
+    print(f"own module tests: {len(TESTS)} passed")
+
+
+if __name__ == "__main__":
+    anyio.run(main)
