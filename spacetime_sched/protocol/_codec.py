@@ -160,8 +160,11 @@ def _read_row_list(buf: bytes, pos: int, what: str, suffix: str) -> tuple[BsatnR
         raise _Malformed(
             f"{what}{suffix}.size_hint: unknown RowSizeHint tag {tag} at offset {pos - 1}"
         )
-    data, pos = _read_bytes(buf, pos, what, suffix)
-    return BsatnRowList(hint, data), pos
+    (length,) = _U32.unpack_from(buf, pos)
+    end = pos + 4 + length
+    if end > len(buf):
+        _read_bytes(buf, pos, what, f"{suffix}.rows_data")  # raises, naming the field
+    return BsatnRowList(hint, buf[pos + 4 : end]), end
 
 
 def _read_query_rows(buf: bytes, pos: int, what: str) -> tuple[QueryRows, int]:
