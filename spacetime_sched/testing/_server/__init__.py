@@ -1,0 +1,21 @@
+"""A local SpacetimeDB-compatible server for tests: a Python module DSL, an in-memory host with
+transactions, schedule tables and subscriptions, and an HTTP + WebSocket app on hypercorn."""
+
+from __future__ import annotations
+
+from ._database import Db, TableHandle
+from ._host import Host, ServerClock
+from ._module import Module, Procedure, ProcedureContext, Reducer, ReducerContext, Table
+
+__all__ = [
+    "Db",
+    "Host",
+    "Module",
+    "Procedure",
+    "ProcedureContext",
+    "Reducer",
+    "ReducerContext",
+    "ServerClock",
+    "Table",
+    "TableHandle",
+]

@@ -1,0 +1,701 @@
+"""The module host: runs reducers in transactions, fires schedule tables, feeds subscriptions.
+
+:class:`Host` is what :class:`LocalServer` serves, and it works on its own for fast tests::
+
+    async with Host(module, clock=VirtualClock()) as host:
+        outcome = host.call("add_person", ["Ada"])
+        assert host.table("person").count() == 1
+
+Schedule tables behave like SpacetimeDB's: a ``Time`` row fires once at its time (at once if
+that is past) and is deleted after its reducer runs; an ``Interval`` row fires first one
+interval after it was inserted, then again and again, each tick anchored to the previous
+*intended* time (missed ticks are skipped, not bunched), until the row is deleted. One timer task
+sleeps until the earliest due row and is woken whenever a transaction arms or disarms one.
+"""
+
+from __future__ import annotations
+
+import heapq
+import inspect
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AsyncExitStack
+from typing import Any, Final, Protocol
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ... import sats
+from ..._identity import ConnectionId, Identity
+from ..._time import ScheduleAtInterval, ScheduleAtTime, TimeDuration, Timestamp
+from ...protocol import (
+    BsatnRowList,
+    CallProcedure,
+    CallReducer,
+    ClientMessage,
+    OneOffQuery,
+    OneOffQueryResult,
+    PersistentTable,
+    ProcedureInternalError,
+    ProcedureResult,
+    ProcedureReturned,
+    QueryRows,
+    QuerySetUpdate,
+    ReducerErr,
+    ReducerInternalError,
+    ReducerOk,
+    ReducerOkEmpty,
+    ReducerOutcome,
+    ReducerResult,
+    ServerMessage,
+    SingleTableRows,
+    Subscribe,
+    SubscribeApplied,
+    SubscriptionError,
+    TableUpdate,
+    TransactionUpdate,
+    Unsubscribe,
+    UnsubscribeApplied,
+    UnsubscribeFlags,
+)
+from ._auth import identity_from_claims
+from ._database import Database, Db, StoredRow, TableChange, TableHandle, Transaction
+from ._module import Module, Procedure, ProcedureContext, Reducer, ReducerContext, Table
+from ._sql import Query, SqlError, parse_query
+
+__all__ = [
+    "BadArgumentsError",
+    "Caller",
+    "ClientConnection",
+    "ConnectRefusedError",
+    "Host",
+    "NoSuchFunctionError",
+    "ServerClock",
+]
+
+logger = logging.getLogger("spacetime_sched.testing.server")
+
+#: SpacetimeDB refuses schedules further ahead than 64**6 - 1 milliseconds (about 2.18 years).
+MAX_SCHEDULE_DELAY_MICROS: Final = (64**6 - 1) * 1000
+
+
+class ServerClock(Protocol):
+    """The clock the host reads and sleeps on (``VirtualClock`` fits, for fast tests)."""
+
+    def now(self) -> Timestamp: ...
+
+    async def sleep_until(self, deadline: Timestamp) -> None: ...
+
+
+class _SystemClock:
+    """Wall-clock time; sleeps with anyio."""
+
+    def now(self) -> Timestamp:
+        return Timestamp.now()
+
+    async def sleep_until(self, deadline: Timestamp) -> None:
+        remaining = deadline.micros_since_epoch - Timestamp.now().micros_since_epoch
+        await anyio.sleep(max(remaining, 0) / 1_000_000)
+
+
+class NoSuchFunctionError(LookupError):
+    """No reducer or procedure by that name (HTTP 404, WebSocket InternalError)."""
+
+
+class BadArgumentsError(ValueError):
+    """Arguments that do not decode as the parameters, or a lifecycle reducer (HTTP 400)."""
+
+
+class ConnectRefusedError(RuntimeError):
+    """The ``client_connected`` reducer failed, so the connection is refused."""
+
+
+@attrs.frozen
+class Caller:
+    """Who runs a transaction: the identity, its connection id and WebSocket (if any)."""
+
+    identity: Identity
+    connection_id: ConnectionId | None = None
+    connection: ClientConnection | None = None
+
+
+class ClientConnection:
+    """One WebSocket client of the host: its query sets and its queue of outgoing messages."""
+
+    def __init__(self, identity: Identity, connection_id: ConnectionId) -> None:
+        self.identity = identity
+        self.connection_id = connection_id
+        self.query_sets: dict[int, tuple[Query, ...]] = {}
+        send, receive = anyio.create_memory_object_stream[ServerMessage](math.inf)
+        self._send: MemoryObjectSendStream[ServerMessage] = send
+        #: The messages to write to the socket, in order.
+        self.outbox: MemoryObjectReceiveStream[ServerMessage] = receive
+
+    def __repr__(self) -> str:
+        return f"<ClientConnection {self.identity.to_hex()[:8]}… {self.connection_id}>"
+
+    def send(self, message: ServerMessage) -> None:
+        try:
+            self._send.send_nowait(message)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass  # the socket is gone; its disconnect is on the way
+
+    def close(self) -> None:
+        self._send.close()
+
+
+def _error_text(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _tables_of(queries: Iterable[Query]) -> dict[str, list[Query]]:
+    grouped: dict[str, list[Query]] = {}
+    for query in queries:
+        grouped.setdefault(query.table.name, []).append(query)
+    return grouped
+
+
+class Host:
+    """Hosts one :class:`Module`: its tables, reducers, schedule timers and subscribers.
+
+    Use it as an async context manager: entering runs the ``init`` reducer and starts the
+    schedule timer in the host's own task group; leaving stops it.
+    """
+
+    def __init__(
+        self, module: Module, *, database: str | None = None, clock: ServerClock | None = None
+    ) -> None:
+        self.module = module
+        self.schema = module.schema
+        self.database_name = database or module.name
+        self.clock: ServerClock = clock if clock is not None else _SystemClock()
+        #: The database's identity (the ``sender`` of ``init`` and of scheduled reducers).
+        self.identity = identity_from_claims("localhost", f"database:{self.database_name}")
+        self.owner_identity = identity_from_claims("localhost", "owner")
+        self.database = Database(module.tables)
+        self.connections: set[ClientConnection] = set()
+        self._public = {name: table for name, table in module.tables.items() if table.public}
+        self._armed: dict[tuple[str, int], int] = {}
+        self._heap: list[tuple[int, int, str, int]] = []
+        self._sequence = 0
+        self._wake: anyio.Event | None = None
+        self._stack: AsyncExitStack | None = None
+        self._arg_codecs = {
+            reducer.name: sats.compile(reducer.params, self.schema.typespace)
+            for reducer in self.schema.reducers
+        }
+        self._proc_codecs = {
+            proc.name: (
+                sats.compile(proc.params, self.schema.typespace),
+                sats.compile(proc.return_type, self.schema.typespace),
+            )
+            for proc in self.schema.procedures
+        }
+
+    def __repr__(self) -> str:
+        return f"<Host {self.database_name!r} ({self.module!r})>"
+
+    # --- lifetime -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Host:
+        async with AsyncExitStack() as stack:
+            task_group = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(task_group.cancel_scope.cancel)
+            init = self.module.lifecycle_reducer("Init")
+            if init is not None:
+                _, outcome = self._run_reducer(init, [], Caller(self.identity))
+                if isinstance(outcome, ReducerErr):
+                    raise RuntimeError(f"the init reducer failed: {outcome.message}")
+            task_group.start_soon(self._run_timers, name=f"schedule timer of {self!r}")
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> bool | None:
+        stack, self._stack = self._stack, None
+        assert stack is not None, "the host is not running"
+        return await stack.__aexit__(*exc_info)
+
+    # --- inspection -----------------------------------------------------------------------------
+
+    def table(self, name: str) -> TableHandle:
+        """A read-only view of a table (for tests): ``host.table("person").rows()``."""
+        return self.database.handle(name)
+
+    # --- reducers -------------------------------------------------------------------------------
+
+    def reducer(self, name: str) -> Reducer:
+        try:
+            return self.module.reducers[name]
+        except KeyError:
+            raise NoSuchFunctionError(f"no such reducer: {name!r}") from None
+
+    def procedure(self, name: str) -> Procedure:
+        try:
+            return self.module.procedures[name]
+        except KeyError:
+            raise NoSuchFunctionError(f"no such procedure: {name!r}") from None
+
+    def decode_args(self, name: str, data: bytes) -> list[Any]:
+        """BSATN reducer arguments as a positional list; :class:`BadArgumentsError` if bad."""
+        return self._args(name, lambda codec: codec.decode(data, "args"), self._arg_codecs)
+
+    def json_args(self, name: str, obj: Any) -> list[Any]:
+        """SATS-JSON reducer arguments (array or object) as a positional list."""
+        return self._args(name, lambda codec: codec.from_json(obj, "args"), self._arg_codecs)
+
+    def _args(self, name: str, decode: Callable[[sats.Codec], Any], codecs: Any) -> list[Any]:
+        codec = codecs[name]
+        if isinstance(codec, tuple):
+            codec = codec[0]
+        try:
+            values = decode(codec)
+        except (sats.SatsError, ValueError, TypeError) as exc:
+            raise BadArgumentsError(f"invalid arguments for {name!r}: {exc}") from None
+        return list(values.values())
+
+    def call(
+        self, name: str, args: Sequence[Any] = (), caller: Caller | None = None
+    ) -> ReducerOutcome:
+        """Call a reducer with Python argument values; return how it ended.
+
+        Raises :class:`NoSuchFunctionError` or :class:`BadArgumentsError` (also for lifecycle
+        reducers, which clients cannot call).
+        """
+        reducer = self.reducer(name)
+        if reducer.lifecycle is not None:
+            raise BadArgumentsError(f"lifecycle reducer {name!r} cannot be called by clients")
+        if len(args) != len(reducer.params):
+            raise BadArgumentsError(
+                f"{name!r} takes {len(reducer.params)} arguments, got {len(args)}"
+            )
+        caller = caller or Caller(self.owner_identity)
+        # Validate (and normalize) the values by encoding them, as a wire call would.
+        codec = self._arg_codecs[name]
+        try:
+            values = self.decode_args(name, codec.encode(list(args), "args"))
+        except sats.SatsError as exc:
+            raise BadArgumentsError(f"invalid arguments for {name!r}: {exc}") from None
+        _, outcome = self._run_reducer(reducer, values, caller)
+        return outcome
+
+    def _run_reducer(
+        self, reducer: Reducer, args: Sequence[Any], caller: Caller
+    ) -> tuple[Timestamp, ReducerOutcome]:
+        timestamp, result, error, updates = self._transact(
+            lambda ctx: reducer.function(ctx, *args), caller, reducer.name
+        )
+        if error is not None:
+            return timestamp, ReducerErr(sats.encode(sats.STRING, error))
+        if updates:
+            return timestamp, ReducerOk(b"", TransactionUpdate(updates))
+        return timestamp, ReducerOkEmpty()
+
+    def _transact(
+        self, body: Callable[[ReducerContext], Any], caller: Caller, what: str
+    ) -> tuple[Timestamp, Any, str | None, list[QuerySetUpdate]]:
+        """Run ``body`` in a transaction; commit and notify subscribers unless it raises.
+
+        Returns ``(timestamp, result, error message or None, the caller's query-set updates)``.
+        """
+        timestamp = self.clock.now()
+        tx = self.database.begin()
+        ctx = ReducerContext(
+            caller.identity, caller.connection_id, timestamp, Db(self.database, tx), self.identity
+        )
+        try:
+            result = body(ctx)
+            if inspect.isawaitable(result):
+                if inspect.iscoroutine(result):
+                    result.close()
+                raise TypeError(f"{what} returned an awaitable: reducers must be plain functions")
+            self._check_schedules(tx, timestamp)
+        except Exception as exc:
+            tx.rollback()
+            logger.info("%s failed: %s", what, _error_text(exc))
+            return timestamp, None, _error_text(exc), []
+        changes = tx.commit()
+        return timestamp, result, None, self._publish(changes, timestamp, caller.connection)
+
+    # --- procedures -----------------------------------------------------------------------------
+
+    async def call_procedure(
+        self, name: str, args: Sequence[Any], caller: Caller
+    ) -> tuple[Timestamp, TimeDuration, Any]:
+        """Run a procedure; returns ``(start, duration, return value)``; raises on failure."""
+        procedure = self.procedure(name)
+        timestamp = self.clock.now()
+        started = time.perf_counter_ns()
+
+        def run_tx(body: Callable[[ReducerContext], Any]) -> Any:
+            _, result, error, updates = self._transact(body, caller, f"{name} (transaction)")
+            if error is not None:
+                raise RuntimeError(error)
+            if updates and caller.connection is not None:
+                caller.connection.send(TransactionUpdate(updates))
+            return result
+
+        ctx = ProcedureContext(
+            caller.identity, caller.connection_id, timestamp, self.identity, run_tx
+        )
+        result = procedure.function(ctx, *args)
+        if inspect.isawaitable(result):
+            result = await result
+        duration = TimeDuration((time.perf_counter_ns() - started) // 1000)
+        return timestamp, duration, result
+
+    def encode_return(self, name: str, value: Any) -> bytes:
+        return self._proc_codecs[name][1].encode(value, f"{name}() return value")
+
+    def return_json(self, name: str, value: Any) -> Any:
+        codec = self._proc_codecs[name][1]
+        return untyped_json(codec.type, codec.to_json(value), self.schema.typespace)
+
+    def decode_procedure_args(self, name: str, data: bytes) -> list[Any]:
+        return self._args(name, lambda codec: codec.decode(data, "args"), self._proc_codecs)
+
+    def json_procedure_args(self, name: str, obj: Any) -> list[Any]:
+        return self._args(name, lambda codec: codec.from_json(obj, "args"), self._proc_codecs)
+
+    # --- connections ----------------------------------------------------------------------------
+
+    def connect(self, identity: Identity, connection_id: ConnectionId) -> ClientConnection:
+        """Run ``client_connected``; register and return the connection (or refuse it)."""
+        self._lifecycle("OnConnect", Caller(identity, connection_id), refuse=True)
+        connection = ClientConnection(identity, connection_id)
+        self.connections.add(connection)
+        return connection
+
+    def disconnect(self, connection: ClientConnection) -> None:
+        """Forget the connection and run ``client_disconnected``."""
+        if connection not in self.connections:
+            return
+        self.connections.discard(connection)
+        connection.close()
+        self._lifecycle("OnDisconnect", Caller(connection.identity, connection.connection_id))
+
+    def _lifecycle(self, kind: Any, caller: Caller, *, refuse: bool = False) -> None:
+        reducer = self.module.lifecycle_reducer(kind)
+        if reducer is None:
+            return
+        _, outcome = self._run_reducer(reducer, [], caller)
+        if refuse and isinstance(outcome, ReducerErr):
+            raise ConnectRefusedError(f"{reducer.name} refused the connection: {outcome.message}")
+
+    def http_call(self, name: str, args: Sequence[Any], identity: Identity) -> ReducerOutcome:
+        """A reducer call over HTTP: connect and disconnect lifecycle around it, as the real
+        server does, with a fresh connection id."""
+        caller = Caller(identity, ConnectionId.random())
+        self._lifecycle("OnConnect", caller, refuse=True)
+        try:
+            return self.call(name, args, caller)
+        finally:
+            self._lifecycle("OnDisconnect", caller)
+
+    async def handle(self, connection: ClientConnection, message: ClientMessage) -> None:
+        """Answer one client message (replies go to ``connection.send``)."""
+        if isinstance(message, CallReducer):
+            connection.send(self._handle_call(connection, message))
+        elif isinstance(message, Subscribe):
+            self._handle_subscribe(connection, message)
+        elif isinstance(message, Unsubscribe):
+            self._handle_unsubscribe(connection, message)
+        elif isinstance(message, OneOffQuery):
+            try:
+                query = parse_query(message.query_string, self._public)
+            except SqlError as exc:
+                connection.send(OneOffQueryResult(message.request_id, str(exc)))
+            else:
+                rows = self._query_rows([query], connection.identity)
+                connection.send(OneOffQueryResult(message.request_id, rows))
+        elif isinstance(message, CallProcedure):
+            connection.send(await self._handle_procedure(connection, message))
+        else:  # pragma: no cover - the decoder yields only the classes above
+            raise TypeError(f"unexpected client message {message!r}")
+
+    def _handle_call(self, connection: ClientConnection, message: CallReducer) -> ReducerResult:
+        caller = Caller(connection.identity, connection.connection_id, connection)
+        try:
+            reducer = self.reducer(message.reducer)
+            if reducer.lifecycle is not None:
+                raise BadArgumentsError(
+                    f"lifecycle reducer {reducer.name!r} cannot be called by clients"
+                )
+            args = self.decode_args(reducer.name, message.args)
+        except (NoSuchFunctionError, BadArgumentsError) as exc:
+            return ReducerResult(
+                message.request_id, self.clock.now(), ReducerInternalError(exc.args[0])
+            )
+        timestamp, outcome = self._run_reducer(reducer, args, caller)
+        return ReducerResult(message.request_id, timestamp, outcome)
+
+    async def _handle_procedure(
+        self, connection: ClientConnection, message: CallProcedure
+    ) -> ProcedureResult:
+        caller = Caller(connection.identity, connection.connection_id, connection)
+        started = self.clock.now()
+        try:
+            self.procedure(message.procedure)
+            args = self.decode_procedure_args(message.procedure, message.args)
+            timestamp, duration, value = await self.call_procedure(
+                message.procedure, args, caller
+            )
+            returned = self.encode_return(message.procedure, value)
+        except Exception as exc:
+            logger.info("procedure %s failed: %s", message.procedure, _error_text(exc))
+            return ProcedureResult(
+                ProcedureInternalError(_error_text(exc)),
+                started,
+                TimeDuration(0),
+                message.request_id,
+            )
+        return ProcedureResult(ProcedureReturned(returned), timestamp, duration, message.request_id)
+
+    # --- subscriptions --------------------------------------------------------------------------
+
+    def parse_queries(self, queries: Iterable[str]) -> list[Query]:
+        """Parse SELECTs over the public tables (raises :class:`SqlError`)."""
+        return [parse_query(sql, self._public) for sql in queries]
+
+    def _handle_subscribe(self, connection: ClientConnection, message: Subscribe) -> None:
+        qsid = message.query_set_id.id
+        try:
+            if qsid in connection.query_sets:
+                raise SqlError(f"query set {qsid} is already subscribed")
+            queries = self.parse_queries(message.query_strings)
+        except SqlError as exc:
+            connection.send(SubscriptionError(message.request_id, message.query_set_id, str(exc)))
+            return
+        connection.query_sets[qsid] = tuple(queries)
+        rows = self._query_rows(queries, connection.identity)
+        connection.send(SubscribeApplied(message.request_id, message.query_set_id, rows))
+
+    def _handle_unsubscribe(self, connection: ClientConnection, message: Unsubscribe) -> None:
+        queries = connection.query_sets.pop(message.query_set_id.id, None)
+        if queries is None:
+            error = f"query set {message.query_set_id.id} is not subscribed"
+            connection.send(SubscriptionError(message.request_id, message.query_set_id, error))
+            return
+        rows = None
+        if message.flags == UnsubscribeFlags.SendDroppedRows:
+            rows = self._query_rows(queries, connection.identity)
+        connection.send(UnsubscribeApplied(message.request_id, message.query_set_id, rows))
+
+    def query(self, queries: Iterable[Query], sender: Identity | None = None) -> list[StoredRow]:
+        """The rows that any of ``queries`` matches (each row once), table by table."""
+        return [row for rows in self._matching(queries, sender).values() for row in rows]
+
+    def _matching(
+        self, queries: Iterable[Query], sender: Identity | None
+    ) -> dict[str, list[StoredRow]]:
+        result: dict[str, list[StoredRow]] = {}
+        for name, table_queries in _tables_of(queries).items():
+            store = self.database.stores[name]
+            result[name] = [
+                row
+                for row in store.rows.values()
+                if any(query.matches(row.value, sender) for query in table_queries)
+            ]
+        return result
+
+    def _query_rows(self, queries: Iterable[Query], sender: Identity | None) -> QueryRows:
+        return QueryRows(
+            SingleTableRows(name, BsatnRowList.from_row_bytes(row.data for row in rows))
+            for name, rows in self._matching(queries, sender).items()
+        )
+
+    def _publish(
+        self,
+        changes: list[TableChange],
+        now: Timestamp,
+        caller: ClientConnection | None,
+    ) -> list[QuerySetUpdate]:
+        """Arm or disarm schedule rows, send TransactionUpdates to the other subscribers whose
+        rows changed, and return the caller's own updates."""
+        self._rearm(changes, now)
+        if not changes:
+            return []
+        by_table = {change.table.name: change for change in changes}
+        mine: list[QuerySetUpdate] = []
+        for connection in list(self.connections):
+            updates = self._updates_for(connection, by_table)
+            if connection is caller:
+                mine = updates
+            elif updates:
+                connection.send(TransactionUpdate(updates))
+        return mine
+
+    @staticmethod
+    def _updates_for(
+        connection: ClientConnection, by_table: dict[str, TableChange]
+    ) -> list[QuerySetUpdate]:
+        updates = []
+        for qsid, queries in connection.query_sets.items():
+            tables = []
+            for name, table_queries in _tables_of(queries).items():
+                change = by_table.get(name)
+                if change is None:
+                    continue
+
+                def matched(row: StoredRow | None, qs: list[Query] = table_queries) -> bool:
+                    return row is not None and any(
+                        q.matches(row.value, connection.identity) for q in qs
+                    )
+
+                inserts = [a.data for _, a in change.rows.values() if a is not None and matched(a)]
+                deletes = [b.data for b, _ in change.rows.values() if b is not None and matched(b)]
+                if inserts or deletes:
+                    rows = PersistentTable(
+                        BsatnRowList.from_row_bytes(inserts), BsatnRowList.from_row_bytes(deletes)
+                    )
+                    tables.append(TableUpdate(name, [rows]))
+            if tables:
+                updates.append(QuerySetUpdate(qsid, tables))
+        return updates
+
+    # --- schedule tables ------------------------------------------------------------------------
+
+    def _check_schedules(self, tx: Transaction, now: Timestamp) -> None:
+        for change in tx.pending():
+            at_column = change.table.scheduled_at
+            if at_column is None:
+                continue
+            for _, after in change.rows.values():
+                if after is None:
+                    continue
+                due = _first_due(after.value[at_column], now)
+                if due - now.micros_since_epoch > MAX_SCHEDULE_DELAY_MICROS:
+                    raise ValueError(
+                        f"{change.table.name}.{at_column}: {after.value[at_column]} is more than "
+                        f"{MAX_SCHEDULE_DELAY_MICROS // 1000} ms ahead, the longest delay "
+                        "SpacetimeDB accepts"
+                    )
+
+    def _rearm(self, changes: list[TableChange], now: Timestamp) -> None:
+        for change in changes:
+            at_column = change.table.scheduled_at
+            if at_column is None:
+                continue
+            for row_id, (_, after) in change.rows.items():
+                key = (change.table.name, row_id)
+                if after is None:
+                    self._armed.pop(key, None)
+                else:
+                    self._arm(key, _first_due(after.value[at_column], now))
+
+    def _arm(self, key: tuple[str, int], due: int) -> None:
+        self._armed[key] = due
+        self._sequence += 1
+        heapq.heappush(self._heap, (due, self._sequence, *key))
+        if self._wake is not None:
+            self._wake.set()
+
+    def _next_due(self) -> int | None:
+        heap = self._heap
+        while heap:
+            due, _, table, row_id = heap[0]
+            if self._armed.get((table, row_id)) == due:
+                return due
+            heapq.heappop(heap)  # stale: the row was deleted, changed or re-armed
+        return None
+
+    async def _run_timers(self) -> None:
+        while True:
+            self._wake = wake = anyio.Event()
+            due = self._next_due()
+            if due is None:
+                await wake.wait()
+                continue
+            if due > self.clock.now().micros_since_epoch:
+                await self._sleep_or_wake(Timestamp(due), wake)
+                continue
+            _, _, table, row_id = heapq.heappop(self._heap)
+            self._fire(table, row_id, due)
+            await anyio.lowlevel.checkpoint()
+
+    async def _sleep_or_wake(self, deadline: Timestamp, wake: anyio.Event) -> None:
+        async with anyio.create_task_group() as task_group:
+
+            async def sleep() -> None:
+                await self.clock.sleep_until(deadline)
+                task_group.cancel_scope.cancel()
+
+            async def woken() -> None:
+                await wake.wait()
+                task_group.cancel_scope.cancel()
+
+            task_group.start_soon(sleep)
+            task_group.start_soon(woken)
+
+    def _fire(self, table_name: str, row_id: int, due: int) -> None:
+        """Run the scheduled reducer of one due row, then delete (Time) or re-arm (Interval)."""
+        key = (table_name, row_id)
+        self._armed.pop(key, None)
+        store = self.database.stores[table_name]
+        row = store.rows.get(row_id)
+        if row is None:
+            return
+        table = store.table
+        reducer = self.module.reducers[str(table.scheduled)]
+        schedule = row.value[str(table.scheduled_at)]
+        one_shot = isinstance(schedule, ScheduleAtTime)
+
+        def body(ctx: ReducerContext) -> None:
+            reducer.function(ctx, dict(row.value))
+            if one_shot:
+                _delete_row(store.table.name, row_id, ctx)
+
+        _, _, error, _ = self._transact(body, Caller(self.identity), f"scheduled {reducer.name}")
+        if error is not None and one_shot:
+            self._transact(
+                lambda ctx: _delete_row(table_name, row_id, ctx),
+                Caller(self.identity),
+                f"removing the failed one-shot {table_name} row",
+            )
+        if not one_shot and key not in self._armed and row_id in store.rows:
+            # Unchanged by its reducer: the next tick after now, anchored to the intended time.
+            every = max(abs(schedule.value.micros), 1)
+            now = self.clock.now().micros_since_epoch
+            ticks = max((now - due) // every + 1, 1)
+            self._arm(key, due + ticks * every)
+
+
+def _delete_row(table: str, row_id: int, ctx: ReducerContext) -> None:
+    ctx.db[table].delete_row_id(row_id)
+
+
+def _first_due(schedule: Any, now: Timestamp) -> int:
+    if isinstance(schedule, ScheduleAtTime):
+        return int(schedule.value.micros_since_epoch)
+    if isinstance(schedule, ScheduleAtInterval):
+        return now.micros_since_epoch + max(abs(schedule.value.micros), 1)
+    raise TypeError(f"expected a ScheduleAt, got {schedule!r}")
+
+
+def untyped_json(ty: sats.AlgebraicType, typed: Any, typespace: sats.Typespace | None) -> Any:
+    """Typed SATS-JSON (products as objects, sums as ``{"Name": v}``) in the untyped form the
+    SQL endpoint writes: products as arrays, sums as ``[tag, payload]``."""
+    if typespace is not None:
+        ty = typespace.resolve(ty)
+    if isinstance(ty, sats.ProductType):
+        if isinstance(typed, dict):
+            values = [typed[str(element.name)] for element in ty.elements]
+        else:
+            values = list(typed)
+        return [
+            untyped_json(element.algebraic_type, value, typespace)
+            for element, value in zip(ty.elements, values, strict=True)
+        ]
+    if isinstance(ty, sats.SumType):
+        ((name, payload),) = typed.items()
+        for tag, variant in enumerate(ty.variants):
+            if variant.name == name or str(tag) == name:
+                return [tag, untyped_json(variant.algebraic_type, payload, typespace)]
+        raise ValueError(f"variant {name!r} is not in {sats.describe(ty)}")
+    if isinstance(ty, sats.ArrayType) and isinstance(typed, list):
+        return [untyped_json(ty.elem, item, typespace) for item in typed]
+    return typed
