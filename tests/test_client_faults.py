@@ -271,3 +271,20 @@ async def test_reprs_never_show_the_token() -> None:
         assert TOKEN not in repr(conn)
         assert TOKEN not in repr(conn.http)
     assert "secret" not in repr(InitialConnection(conn.identity, conn.connection_id, "secret"))
+
+
+async def test_cancelling_the_block_from_outside_closes_the_connection_promptly() -> None:
+    reasons: list[BaseException | None] = []
+    server = FakeServer()
+    with anyio.fail_after(3), anyio.move_on_after(0.1) as scope:
+        async with (
+            builder(server)
+            .with_scheduling(max_concurrent_executions=1)
+            .on_disconnect(lambda c, e: reasons.append(e))
+            .build() as conn
+        ):
+            await anyio.sleep(10)
+    assert scope.cancelled_caught
+    assert not conn.is_active
+    assert conn.scheduler.closed
+    assert reasons == [None]
