@@ -180,7 +180,7 @@ async def test_a_message_over_the_size_limit_closes_the_connection() -> None:
     async with builder(FakeServer(huge)).with_max_message_size(2048).build() as conn:
         with pytest.raises(ConnectionClosedError):
             await conn.call_reducer_raw("add", b"", timeout=5)
-        assert "over the 2048-byte limit" in str(conn.close_reason)
+        assert "more than 2048 bytes" in str(conn.close_reason)
 
 
 async def test_an_error_in_the_body_propagates_unwrapped_and_closes_the_connection() -> None:

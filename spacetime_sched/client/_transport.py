@@ -8,12 +8,13 @@ code runs on asyncio and trio.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Generator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
-from typing import Final
+from typing import Any, Final
 
 import httpx
 import wsproto
+import wsproto.connection
 import wsproto.utilities
 from httpx_ws import (
     AsyncWebSocketSession,
@@ -76,6 +77,38 @@ def subscribe_url(base: httpx.URL, database: str) -> httpx.URL:
             f"database: expected a database name or identity, got {database!r}"
         )
     return join_path(base, f"/v1/database/{database}/subscribe")
+
+
+class _SizeLimitedConnection(wsproto.connection.Connection):
+    """A client-side wsproto connection that refuses a message as soon as the fragments seen so
+    far exceed ``limit`` bytes, before httpx-ws assembles it in memory."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(wsproto.ConnectionType.CLIENT)
+        self._limit = limit
+        self._partial = 0
+
+    def events(self) -> Generator[wsproto.events.Event, None, None]:
+        for event in super().events():
+            if isinstance(event, wsproto.events.Message):
+                self._partial += len(event.data)
+                if self._partial > self._limit:
+                    raise ProtocolError(
+                        f"the server sent a message of more than {self._limit} bytes, over the "
+                        "limit (max_message_size)"
+                    )
+                if event.message_finished:
+                    self._partial = 0
+            yield event
+
+
+class _SizeLimitedSession(AsyncWebSocketSession):
+    """httpx-ws's session with the message-size limit enforced while reading (httpx-ws's own
+    ``max_message_size_bytes`` is only the size of one socket read)."""
+
+    def __init__(self, stream: Any, *, max_message_size_bytes: int, **options: Any) -> None:
+        super().__init__(stream, max_message_size_bytes=_READ_CHUNK, **options)
+        self.connection = _SizeLimitedConnection(max_message_size_bytes)
 
 
 class WebSocket:
@@ -154,7 +187,8 @@ async def open_websocket(
             client,
             subprotocols=[SUBPROTOCOL_V2],
             headers=bearer_headers(token),
-            max_message_size_bytes=_READ_CHUNK,
+            max_message_size_bytes=max_message_size,
+            session_class=_SizeLimitedSession,
         )
         async with connecting as session:
             if session.subprotocol != SUBPROTOCOL_V2:
