@@ -92,7 +92,7 @@ class Flat:
 class Node:
     """A compiled BSATN codec for one type (see the module docstring)."""
 
-    __slots__ = ("dec", "enc", "flat", "min_size", "size")
+    __slots__ = ("dec", "enc", "flat", "inline", "min_size", "size")
 
     def __init__(
         self,
@@ -101,6 +101,7 @@ class Node:
         size: int | None,
         min_size: int,
         flat: Flat | None = None,
+        inline: str | None = None,
     ) -> None:
         self.enc = enc
         self.dec = dec
@@ -108,7 +109,10 @@ class Node:
         self.size = size
         #: A lower bound of the encoded size (bounds array lengths before allocating).
         self.min_size = min_size
+        #: Set for fixed-size scalars: how they join a product's single ``Struct``.
         self.flat = flat
+        #: ``"string"`` or ``"bytes"``: products inline these (length prefix, then the data).
+        self.inline = inline
 
 
 def _truncated(buf: Any, offset: int, need: int, what: str) -> Fail:
@@ -234,7 +238,7 @@ def _string_node() -> Node:
             where = start + exc.start
             raise Fail(f"invalid UTF-8 in String at byte {where}: {exc.reason}") from None
 
-    return Node(enc, dec, None, 4)
+    return Node(enc, dec, None, 4, inline="string")
 
 
 def _bytes_node() -> Node:
@@ -249,7 +253,7 @@ def _bytes_node() -> Node:
             raise _truncated(buf, start, end - start, "byte array")
         return bytes(buf[start:end]), end
 
-    return Node(enc, dec, None, 4)
+    return Node(enc, dec, None, 4, inline="bytes")
 
 
 def _primitive_node(ty: PrimitiveType) -> Node:
@@ -280,8 +284,12 @@ def _timestamp_node() -> Node:
             return _pack_i64(value.micros_since_epoch)
         return _pack_i64(co.timestamp_micros(value))
 
+    make, set_since_epoch = object.__new__, _slot_setter(Timestamp, "micros_since_epoch")
+
     def dec(buf: Any, off: int) -> tuple[Any, int]:
-        return new(_unpack_i64(buf, off)[0]), off + 8
+        stamp = make(Timestamp)
+        set_since_epoch(stamp, _unpack_i64(buf, off)[0])
+        return stamp, off + 8
 
     return Node(enc, dec, 8, 8, Flat("q", Timestamp, "micros_since_epoch", new))
 
@@ -342,9 +350,14 @@ _pack_tag_i64 = _TAG_I64.pack
 _unpack_tag_i64 = _TAG_I64.unpack_from
 
 
+def _slot_setter(cls: type, attr: str) -> Callable[[Any, Any], None]:
+    """The ``__set__`` of a slotted attrs class's member: sets a field of a fresh instance."""
+    setter: Callable[[Any, Any], None] = cls.__dict__[attr].__set__
+    return setter
+
+
 def _schedule_at_node(generic: Node) -> Node:
     interval_cls, time_cls = ScheduleAtInterval, ScheduleAtTime
-    new_duration, new_timestamp = TimeDuration._unchecked, Timestamp._unchecked
     generic_enc = generic.enc
     names = ("Interval", "Time")
 
@@ -358,12 +371,28 @@ def _schedule_at_node(generic: Node) -> Node:
             return generic_enc(value)  # the general sum forms, e.g. {"Time": datetime}
         return _pack_tag_i64(*co.schedule_at_parts(value))
 
+    # Decoding builds the frozen values directly through their slots: the bytes can only hold
+    # in-range i64 values, so the constructors' checks would be wasted work on a hot path.
+    new = object.__new__
+    set_interval = _slot_setter(interval_cls, "value")
+    set_time = _slot_setter(time_cls, "value")
+    set_micros = _slot_setter(TimeDuration, "micros")
+    set_since_epoch = _slot_setter(Timestamp, "micros_since_epoch")
+
     def dec(buf: Any, off: int) -> tuple[Any, int]:
         tag, micros = _unpack_tag_i64(buf, off)
         if tag == 0:
-            return interval_cls(new_duration(micros)), off + 9
+            duration = new(TimeDuration)
+            set_micros(duration, micros)
+            interval = new(interval_cls)
+            set_interval(interval, duration)
+            return interval, off + 9
         if tag == 1:
-            return time_cls(new_timestamp(micros)), off + 9
+            stamp = new(Timestamp)
+            set_since_epoch(stamp, micros)
+            at = new(time_cls)
+            set_time(at, stamp)
+            return at, off + 9
         raise _bad_tag(tag, off, names)
 
     return Node(enc, dec, 9, 9)
@@ -471,9 +500,9 @@ def _sequence(value: Any) -> Any:
 def _generate(name: str, source: str, namespace: dict[str, Any]) -> Any:
     """Compile generated ``source`` and return its function ``name``.
 
-    Products get straight-line code (``e0(value['id']) + e1(value['name'])``): in CPython a
-    loop or comprehension over the fields costs several times more than the work itself. Field
-    names enter the source only through ``repr``, which always yields a valid str literal.
+    Products get straight-line code: in CPython a loop or comprehension over the fields costs
+    several times more than the work itself. Field names enter the source only through
+    ``repr``, which always yields a valid str literal.
     """
     exec(compile(source, f"<sats {name}>", "exec"), namespace)
     return namespace[name]
@@ -484,7 +513,6 @@ def _product_node(ty: ProductType, fields: list[Node]) -> Node:
     n = len(names)
     if n == 0:
         return _unit_node()
-    named = None not in names
     segments = tuple(f".{name}" if name is not None else f".{i}" for i, name in enumerate(names))
     encs = tuple(f.enc for f in fields)
     decs = tuple(f.dec for f in fields)
@@ -514,120 +542,156 @@ def _product_node(ty: ProductType, fields: list[Node]) -> Node:
             raise with_segment(exc, segments[len(values)], buf, off) from None
         return values, off
 
-    flats = [f.flat for f in fields]
-    if all(flat is not None for flat in flats):
-        return _flat_product_node(
-            [f for f in flats if f is not None], names, enc_general, dec_general, min_size
-        )
-
-    namespace: dict[str, Any] = {"enc_general": enc_general, "dec_general": dec_general}
-    namespace.update((f"e{i}", e) for i, e in enumerate(encs))
-    namespace.update((f"d{i}", d) for i, d in enumerate(decs))
-    by_key = [f"e{i}(value[{name!r}])" for i, name in enumerate(names)]
-    by_position = [f"e{i}(value[{i}])" for i in range(n)]
-
-    def joined(parts: list[str]) -> str:
-        return parts[0] if n == 1 else f'b"".join(({", ".join(parts)},))'
-
-    dict_path = (
-        f"""    if type(value) is dict and len(value) == {n}:
-        try:
-            return {joined(by_key)}
-        except Exception:
-            pass
-"""
-        if named
-        else ""
-    )
-    enc_source = f"""
-def enc(value):
-{dict_path}    if type(value) is tuple and len(value) == {n}:
-        try:
-            return {joined(by_position)}
-        except Exception:
-            pass
-    return enc_general(value)
-"""
-    reads = "".join(f"        v{i}, off = d{i}(buf, off)\n" for i in range(n))
-    if named:
-        built = "{" + ", ".join(f"{name!r}: v{i}" for i, name in enumerate(names)) + "}"
-    else:
-        built = "(" + "".join(f"v{i}, " for i in range(n)) + ")"
-    dec_source = f"""
-def dec(buf, off):
-    start = off
-    try:
-{reads}    except Exception:
-        dec_general(buf, start)
-        raise
-    return {built}, off
-"""
-    enc = _generate("enc", enc_source, namespace)
-    dec = _generate("dec", dec_source, namespace)
+    namespace: dict[str, Any] = {
+        "enc_general": enc_general,
+        "dec_general": dec_general,
+        "utf8_str": str,
+    }
+    enc = _generate("enc", _encoder_source(names, fields, namespace), namespace)
+    dec = _generate("dec", _decoder_source(names, fields, namespace), namespace)
     return Node(enc, dec, size, min_size)
 
 
-def _flat_product_node(
-    flats: list[Flat],
-    names: tuple[str | None, ...],
-    enc_general: Encoder,
-    dec_general: Callable[[Any, int], tuple[list[Any], int]],
-    min_size: int,
-) -> Node:
-    """A product of fixed-size scalars: one ``Struct.pack`` / ``unpack_from`` per value."""
-    codec = struct.Struct("<" + "".join(f.fmt for f in flats))
-    n = len(names)
-    named = None not in names
-    namespace: dict[str, Any] = {
-        "pack": codec.pack,
-        "unpack": codec.unpack_from,
-        "enc_general": enc_general,
-        "dec_general": dec_general,
-    }
-    namespace.update((f"t{i}", f.pytype) for i, f in enumerate(flats))
-    namespace.update((f"p{i}", f.post) for i, f in enumerate(flats) if f.post is not None)
-    xs = [f"x{i}" for i in range(n)]
-    checks = " and ".join(f"type(x{i}) is t{i}" for i in range(n))
-    packed = ", ".join(f"x{i}" if f.attr is None else f"x{i}.{f.attr}" for i, f in enumerate(flats))
+def _encoder_source(
+    names: tuple[str | None, ...], fields: list[Node], namespace: dict[str, Any]
+) -> str:
+    """Source of ``enc(value)`` for a product.
 
-    def fast(reads: str) -> str:
+    The canonical input (a dict by name, or a tuple) takes one straight-line path: runs of
+    fixed-size scalars, and the length prefixes of strings and byte strings, go into one
+    ``Struct.pack`` call each; other fields call their own encoder. Exact ``type(x) is ...``
+    checks guard the packed fields (no bools as ints, no coercions). Anything unexpected, or
+    any failure, falls back to ``enc_general``, which also accepts the other forms and words
+    the error.
+    """
+    n = len(names)
+    checks: list[str] = []
+    prepare: list[str] = []
+    pieces: list[str] = []
+    fmt: list[str] = []
+    args: list[str] = []
+
+    def flush() -> None:
+        if fmt:
+            struct_name = f"S{len(pieces)}"
+            namespace[struct_name] = struct.Struct("<" + "".join(fmt)).pack
+            pieces.append(f"{struct_name}({', '.join(args)})")
+            fmt.clear()
+            args.clear()
+
+    for i, field in enumerate(fields):
+        flat = field.flat
+        if flat is not None:
+            namespace[f"t{i}"] = flat.pytype
+            checks.append(f"type(x{i}) is t{i}")
+            fmt.append(flat.fmt)
+            args.append(f"x{i}" if flat.attr is None else f"x{i}.{flat.attr}")
+        elif field.inline == "string":
+            checks.append(f"type(x{i}) is str")
+            prepare.append(f"b{i} = x{i}.encode()")
+            fmt.append("I")
+            args.append(f"len(b{i})")
+            flush()
+            pieces.append(f"b{i}")
+        elif field.inline == "bytes":
+            checks.append(f"type(x{i}) is bytes")
+            fmt.append("I")
+            args.append(f"len(x{i})")
+            flush()
+            pieces.append(f"x{i}")
+        else:
+            flush()
+            namespace[f"e{i}"] = field.enc
+            pieces.append(f"e{i}(x{i})")
+    flush()
+    result = pieces[0] if len(pieces) == 1 else f'b"".join(({", ".join(pieces)},))'
+    body = "".join(f"            {line}\n" for line in prepare) + f"            return {result}\n"
+    guarded = f"if {' and '.join(checks)}:\n{_indent(body, 4)}" if checks else body.lstrip()
+
+    def fast_path(reads: str) -> str:
         return f"""        try:
             {reads}
-            if {checks}:
-                return pack({packed})
+            {guarded.rstrip()}
         except Exception:
             pass
 """
 
+    xs = ", ".join(f"x{i}" for i in range(n))
     by_key = "; ".join(f"x{i} = value[{name!r}]" for i, name in enumerate(names))
-    by_position = f"{', '.join(xs)}, = value"
-    dict_path = (
-        f"    if type(value) is dict and len(value) == {n}:\n{fast(by_key)}" if named else ""
-    )
-    enc_source = f"""
-def enc(value):
-{dict_path}    if type(value) is tuple and len(value) == {n}:
-{fast(by_position)}    return enc_general(value)
-"""
-    values = [f"x{i}" if f.post is None else f"p{i}(x{i})" for i, f in enumerate(flats)]
-    if named:
-        built = (
-            "{" + ", ".join(f"{name!r}: {v}" for name, v in zip(names, values, strict=True)) + "}"
-        )
+    source = "def enc(value):\n"
+    if None not in names:
+        source += f"    if type(value) is dict and len(value) == {n}:\n{fast_path(by_key)}"
+    source += f"    if type(value) is tuple and len(value) == {n}:\n{fast_path(f'{xs}, = value')}"
+    return source + "    return enc_general(value)\n"
+
+
+def _indent(text: str, spaces: int) -> str:
+    return "".join(" " * spaces + line if line.strip() else line for line in text.splitlines(True))
+
+
+def _decoder_source(
+    names: tuple[str | None, ...], fields: list[Node], namespace: dict[str, Any]
+) -> str:
+    """Source of ``dec(buf, off)`` for a product: runs of fixed-size scalars, and the length
+    prefix of a following string or byte string, are one ``Struct.unpack_from`` each; strings
+    and byte strings are sliced inline; other fields call their own decoder. Any failure
+    (truncation, bad UTF-8, a bad bool byte) re-decodes with ``dec_general``, which raises
+    the error naming the field."""
+    lines: list[str] = []
+    fmt: list[str] = []
+    targets: list[str] = []
+    values: list[str] = []
+
+    def flush() -> None:
+        if fmt:
+            codec = struct.Struct("<" + "".join(fmt))
+            struct_name = f"U{len(lines)}"
+            namespace[struct_name] = codec.unpack_from
+            lines.append(f"{''.join(t + ', ' for t in targets)}= {struct_name}(buf, off)")
+            lines.append(f"off += {codec.size}")
+            fmt.clear()
+            targets.clear()
+
+    for i, field in enumerate(fields):
+        flat = field.flat
+        if flat is not None:
+            fmt.append(flat.fmt)
+            targets.append(f"v{i}")
+            if flat.post is not None:
+                namespace[f"p{i}"] = flat.post
+                values.append(f"p{i}(v{i})")
+            else:
+                values.append(f"v{i}")
+        elif field.inline is not None:
+            fmt.append("I")
+            targets.append(f"n{i}")
+            flush()
+            convert = "utf8_str" if field.inline == "string" else "bytes"
+            extra = ', "utf-8"' if field.inline == "string" else ""
+            lines.append(f"end = off + n{i}")
+            lines.append("if end > len(buf): raise IndexError")
+            lines.append(f"v{i} = {convert}(buf[off:end]{extra}); off = end")
+            values.append(f"v{i}")
+        else:
+            flush()
+            namespace[f"d{i}"] = field.dec
+            lines.append(f"v{i}, off = d{i}(buf, off)")
+            values.append(f"v{i}")
+    flush()
+    if None not in names:
+        built = "{" + ", ".join(f"{name!r}: {v}" for name, v in zip(names, values, strict=True))
+        built += "}"
     else:
         built = "(" + "".join(f"{v}, " for v in values) + ")"
-    dec_source = f"""
-def dec(buf, off):
+    body = "".join(f"        {line}\n" for line in lines)
+    return f"""def dec(buf, off):
+    start = off
     try:
-        {", ".join(xs)}, = unpack(buf, off)
-        return {built}, off + {codec.size}
+{body}        return {built}, off
     except Exception:
-        dec_general(buf, off)
+        dec_general(buf, start)
         raise
 """
-    enc = _generate("enc", enc_source, namespace)
-    dec = _generate("dec", dec_source, namespace)
-    return Node(enc, dec, codec.size, min_size)
 
 
 def _unit_node() -> Node:
