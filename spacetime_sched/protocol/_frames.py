@@ -71,13 +71,13 @@ _CHUNK = 16 * 1024
 _SMALL_CHUNK = 64
 
 
-def _brotli() -> Any:
+def _brotli(doing: str) -> Any:
     try:
         import brotli
     except ImportError:
         raise ProtocolError(
-            "the server sent a brotli-compressed frame, but the 'brotli' package is not "
-            "installed: install spacetime-sched[brotli], or connect with gzip or no compression"
+            f"{doing} needs the 'brotli' package, which is not installed: install "
+            "spacetime-sched[brotli], or use gzip or no compression"
         ) from None
     return brotli
 
@@ -107,7 +107,7 @@ def _gunzip(payload: bytes, max_size: int) -> bytes:
 
 
 def _unbrotli(payload: bytes, max_size: int) -> bytes:
-    brotli = _brotli()
+    brotli = _brotli("decoding a brotli-compressed frame")
     decompressor = brotli.Decompressor()
     pieces: list[bytes] = []
     size = 0
@@ -256,7 +256,7 @@ def encode_server_frame(
         return b"\x00" + body
     if tag == COMPRESSION_GZIP:
         return b"\x02" + gzip.compress(body, compresslevel=1, mtime=0)
-    compressed: bytes = _brotli().compress(body, quality=1)
+    compressed: bytes = _brotli("brotli compression").compress(body, quality=1)
     return b"\x01" + compressed
 
 
