@@ -86,10 +86,21 @@ CLOCK_JUMP_TOLERANCE_MICROS: Final = 250_000
 VIXIE_RESET_MICROS: Final = 3 * 3600 * 1_000_000
 #: The timer yields to other tasks after this many fires dispatched in one go.
 _DISPATCH_BATCH: Final = 256
+#: An execution task taking backlogged fires yields to other tasks after this many.
+_WORKER_YIELD_EVERY: Final = 16
 #: How many missed ticks of a trigger are stepped through to find the latest one.
 _MAX_COALESCE_STEPS: Final = 1024
 
 _NEW, _RUNNING_STATE, _STOPPING, _CLOSED = "new", "running", "stopping", "closed"
+
+
+class _Slot:
+    """A limiter borrower: one execution task's claim on a CapacityLimiter token."""
+
+    __slots__ = ("held",)
+
+    def __init__(self) -> None:
+        self.held = True
 
 
 def _follows_wall_clock(schedule: object) -> bool:
@@ -187,7 +198,8 @@ class ReducerScheduler:
         self._random = random if random is not None else _random.Random()
 
         self._schedules: dict[str, ScheduledReducerCall] = {}
-        # (key, schedule) or, for jittered fires, (key, schedule, intended fire); see _push
+        # (key, id, schedule) or, for jittered fires, (key, id, schedule, intended fire): the id
+        # (a str the schedule holds anyway) breaks ties in C and in creation order; see _push
         self._heap: list[tuple[Any, ...]] = []
         self._stale = 0
         self._finished: collections.deque[str] = collections.deque()
@@ -361,7 +373,7 @@ class ReducerScheduler:
         schedule, first = self._prepare(schedule, now)
         if schedule_id is None:
             self._id_counter += 1
-            schedule_id = f"{self._id_prefix}{self._id_counter:010x}"
+            schedule_id = f"{self._id_prefix}{self._id_counter:08x}"
         else:
             if type(schedule_id) is not str or not schedule_id:
                 raise InvalidScheduleError(
@@ -694,7 +706,7 @@ class ReducerScheduler:
         jitter = s.policy.jitter
         if jitter is None or not jitter.micros:
             key = fire
-            heapq.heappush(self._heap, (fire, s))
+            heapq.heappush(self._heap, (fire, s.id, s))
         else:
             # A random delay up to `jitter`, but never reaching the following fire time.
             delay = self._random.randrange(jitter.micros + 1)
@@ -702,15 +714,15 @@ class ReducerScheduler:
             if following is not None:
                 delay = min(delay, max(0, following - fire - 1))
             key = fire + delay
-            heapq.heappush(self._heap, (key, s, fire))
+            heapq.heappush(self._heap, (key, s.id, s, fire))
         scope = self._sleep_scope
         if scope is not None and (self._sleep_deadline is None or key < self._sleep_deadline):
             self._sleep_deadline = key
             scope.cancel()
 
     def _valid(self, entry: tuple[Any, ...]) -> bool:
-        s = entry[1]
-        fire = entry[2] if len(entry) == 3 else entry[0]
+        s = entry[2]
+        fire = entry[3] if len(entry) == 4 else entry[0]
         return fire == s.next_micros and (s.status is _PENDING or s.status is _RUNNING)
 
     def _invalidate(self, s: ScheduledReducerCall) -> None:
@@ -773,54 +785,66 @@ class ReducerScheduler:
                         self._sleep_scope = None
 
     async def _dispatch_due(self, now: int) -> None:
-        """Start every fire due at ``now``, one limiter slot at a time."""
+        """Start every fire due at ``now``, taking one limiter slot before each pop."""
         limiter = self._limiter
+        tg = self._tg
         assert limiter is not None
+        assert tg is not None
         clock = self._clock
-        token: object | None = None
+        slot: _Slot | None = None
         dispatched = 0
         try:
             while True:
                 heap = self._heap
                 if not heap or heap[0][0] > now:
                     break
-                if token is None:
-                    candidate = object()
+                if slot is None:
+                    candidate = _Slot()
                     try:
                         limiter.acquire_on_behalf_of_nowait(candidate)
                     except anyio.WouldBlock:
                         await limiter.acquire_on_behalf_of(candidate)
-                        token = candidate
+                        slot = candidate
                         now = clock.now_micros()
                         continue
-                    token = candidate
-                entry = heapq.heappop(heap)
-                s = entry[1]
-                fire = entry[2] if len(entry) == 3 else entry[0]
-                if fire != s.next_micros or (s.status is not _PENDING and s.status is not _RUNNING):
-                    if self._stale:
-                        self._stale -= 1
-                    continue
-                if self._commit(s, entry[0], fire, now, token):
-                    token = None
+                    slot = candidate
+                taken = self._take_due(now)
+                if taken is None:
+                    break
+                tg.start_soon(self._worker, taken[0], taken[1], slot)
+                slot = None
                 dispatched += 1
                 if dispatched % _DISPATCH_BATCH == 0:
                     await anyio.lowlevel.checkpoint()
                     now = clock.now_micros()
         finally:
-            if token is not None:
-                limiter.release_on_behalf_of(token)
+            if slot is not None:
+                limiter.release_on_behalf_of(slot)
 
-    def _commit(
-        self, s: ScheduledReducerCall, key: int, fire: int, now: int, token: object
-    ) -> bool:
-        """Plan ``s``'s next fire, then run this one if policies allow. True if it took
-        ``token`` (the limiter slot)."""
+    def _take_due(self, now: int) -> tuple[ScheduledReducerCall, int] | None:
+        """Pop fires due at ``now`` until one is admitted to run; return it (schedule, fire)."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            s = entry[2]
+            fire = entry[3] if len(entry) == 4 else entry[0]
+            if fire != s.next_micros or (s.status is not _PENDING and s.status is not _RUNNING):
+                if self._stale:
+                    self._stale -= 1
+                continue
+            admitted = self._commit(s, entry[0], fire, now)
+            if admitted is not None:
+                return s, admitted
+        return None
+
+    def _commit(self, s: ScheduledReducerCall, key: int, fire: int, now: int) -> int | None:
+        """Plan ``s``'s next fire, then admit this one if the policies allow: returns the fire
+        time to run (after coalescing), or None."""
         policy = s.policy
         if s.running and policy.coalesce is _ALL and policy.overlap is not _ALLOW_ALL:
             # Buffer-all: this fire waits for the running execution and is re-queued by it.
             s.buffered = fire
-            return False
+            return None
         # Plan the next fire first, from the intended fire time: no drift by execution time.
         nxt = self._next_after(s, fire)
         if nxt is not None and nxt <= now:  # ticks were missed: coalesce
@@ -840,12 +864,10 @@ class ReducerScheduler:
         grace = policy.misfire_grace_time
         if grace is not None and now - key > grace.micros:
             self._missed(s, fire, now)
-            return False
+            return None
         if not self._admit(s, fire):
-            return False
-        assert self._tg is not None
-        self._tg.start_soon(self._execute, s, fire, token)
-        return True
+            return None
+        return fire
 
     def _admit(self, s: ScheduledReducerCall, fire: int) -> bool:
         """Apply the overlap policy; True if an execution of ``s`` may start now."""
@@ -932,7 +954,7 @@ class ReducerScheduler:
         heap = []
         for s in self._schedules.values():
             if s.next_micros is not None and (s.status is _PENDING or s.status is _RUNNING):
-                heap.append((s.next_micros, s))
+                heap.append((s.next_micros, s.id, s))
         heapq.heapify(heap)
         self._heap = heap
         self._stale = 0
@@ -942,22 +964,49 @@ class ReducerScheduler:
     async def _trigger_task(self, s: ScheduledReducerCall) -> None:
         limiter = self._limiter
         assert limiter is not None
-        token = object()
-        await limiter.acquire_on_behalf_of(token)
-        if s.status is _CANCELLED or not self._admit(s, self._clock.now_micros()):
-            limiter.release_on_behalf_of(token)
+        slot = _Slot()
+        await limiter.acquire_on_behalf_of(slot)
+        now = self._clock.now_micros()
+        if s.status is _CANCELLED or not self._admit(s, now):
+            limiter.release_on_behalf_of(slot)
             return
-        await self._execute(s, self._clock.now_micros(), token)
+        await self._worker(s, now, slot)
 
-    async def _execute(self, s: ScheduledReducerCall, fire: int, token: object) -> None:
+    async def _worker(self, s: ScheduledReducerCall, fire: int, slot: _Slot) -> None:
+        """An execution task: run the admitted fire, then, while fires are backlogged, take the
+        next due one instead of exiting (it already holds a limiter slot; this saves spawning
+        a task per fire under load). Releases the slot when done."""
+        limiter = self._limiter
+        assert limiter is not None
+        try:
+            ran = 0
+            while True:
+                await self._execute(s, fire, slot)
+                if self._state != _RUNNING_STATE or not slot.held:
+                    break
+                heap = self._heap
+                if not heap or heap[0][0] > self._clock.now_micros():
+                    break
+                ran += 1
+                if ran % _WORKER_YIELD_EVERY == 0:
+                    await anyio.lowlevel.checkpoint()  # fairness with a target that never yields
+                taken = self._take_due(self._clock.now_micros())
+                if taken is None:
+                    break
+                s, fire = taken
+        finally:
+            if slot.held:
+                slot.held = False
+                limiter.release_on_behalf_of(slot)
+
+    async def _execute(self, s: ScheduledReducerCall, fire: int, slot: _Slot) -> None:
         """Run one admitted fire of ``s`` (with retries, then any buffered fire). Holds the
-        limiter slot ``token`` while calling the target, not while backing off."""
+        limiter ``slot`` while calling the target, not while backing off."""
         limiter = self._limiter
         assert limiter is not None
         clock = self._clock
         stats = self._stats
         policy = s.policy
-        held = True
         interrupted = False
         try:
             while True:
@@ -1014,11 +1063,11 @@ class ReducerScheduler:
                     if ok or attempt > policy.max_retries or s.status is _CANCELLED:
                         break
                     delay = policy.backoff_delay(attempt, self._random.random())
-                    limiter.release_on_behalf_of(token)
-                    held = False
+                    slot.held = False
+                    limiter.release_on_behalf_of(slot)
                     await clock.sleep_until(Timestamp._unchecked(clock.now_micros() + delay))
-                    await limiter.acquire_on_behalf_of(token)
-                    held = True
+                    await limiter.acquire_on_behalf_of(slot)
+                    slot.held = True
                     attempt += 1
                     stats.retries += 1
                 buffered = s.buffered
@@ -1037,8 +1086,6 @@ class ReducerScheduler:
             interrupted = True
             raise
         finally:
-            if held:
-                limiter.release_on_behalf_of(token)
             s.running -= 1
             self._active -= 1
             if not s.running:
