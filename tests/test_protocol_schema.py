@@ -155,7 +155,13 @@ def test_bad_arguments_are_argument_errors_naming_the_parameter(
 
 def test_ref_params_resolve_against_the_typespace(schema: ModuleSchema) -> None:
     move = schema.reducer("move_player")
-    assert move.signature() == "id: u64, position: (x: f32, y: f32)"
+    # A Ref shows the name the schema gives it; without names, its structure.
+    assert move.signature() == "id: u64, position: Position"
+    assert ReducerDef(move.name, move.params, None, move.typespace).signature() == (
+        "id: u64, position: (x: f32, y: f32)"
+    )
+    with pytest.raises(ArgumentError, match=r"takes 2 arguments \(id: u64, position: Position\)"):
+        move.encode_args([1])
     encoded = move.encode_args([3, {"x": 1.5, "y": -2.0}])
     assert encoded == (3).to_bytes(8, "little") + bytes.fromhex("0000c03f000000c0")
     paint = schema.reducer("paint")
@@ -360,9 +366,7 @@ def test_the_builder_derives_what_the_server_derives() -> None:
     ]
     # The document reads back into an equal schema, and its parts work.
     assert ModuleSchema.from_json(doc) == schema
-    assert schema.reducer("tick").signature() == (
-        "row: (scheduled_id: u64, scheduled_at: ScheduleAt, label: String)"
-    )
+    assert schema.reducer("tick").signature() == "row: TickSchedule"
     row = {"scheduled_id": 1, "scheduled_at": ScheduleAt.Time(Timestamp(5)), "label": "x"}
     assert schema.reducer("tick").encode_args([row]) == schema.table(
         "tick_schedule"

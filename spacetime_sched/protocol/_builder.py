@@ -147,12 +147,13 @@ class ModuleSchemaBuilder:
         """The finished schema, with every definition bound to the final typespace."""
         typespace = sats.Typespace(self._types)
         tables = [self._table(spec, typespace) for spec in self._tables]
+        names = {typedef.ty: typedef.name for typedef in self._type_defs}
         reducers = [
-            ReducerDef(name, params, lifecycle, typespace)
+            ReducerDef(name, params, lifecycle, typespace, names)
             for name, params, lifecycle in self._reducers
         ]
         misc: list[MiscExport] = [
-            ProcedureDef(name, params, return_type, typespace)
+            ProcedureDef(name, params, return_type, typespace, names)
             for name, params, return_type in self._procedures
         ]
         return ModuleSchema(typespace, tables, reducers, self._type_defs, misc, ())

@@ -338,6 +338,7 @@ class _Callable:
     name: str
     params: sats.ProductType
     typespace: sats.Typespace | None
+    type_names: Mapping[int, str]
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -346,7 +347,7 @@ class _Callable:
     def signature(self) -> str:
         """The parameters as people read them: ``name: String, age: u32``."""
         return ", ".join(
-            f"{name}: {_describe(e.algebraic_type, self.typespace)}"
+            f"{name}: {_describe(e.algebraic_type, self.typespace, self.type_names)}"
             for name, e in zip(self.param_names, self.params.elements, strict=True)
         )
 
@@ -423,12 +424,23 @@ class _Callable:
         return bytes(out)
 
 
-def _describe(ty: sats.AlgebraicType, typespace: sats.Typespace | None) -> str:
-    if isinstance(ty, sats.RefType) and typespace is not None:
-        try:
-            return sats.describe(typespace.resolve(ty))
-        except SatsError:
-            pass
+def _describe(
+    ty: sats.AlgebraicType, typespace: sats.Typespace | None, names: Mapping[int, str]
+) -> str:
+    """Like ``sats.describe``, but a ``Ref`` shows its type's name (``Position``) when the
+    schema declares one, else its resolved structure."""
+    if isinstance(ty, sats.RefType):
+        if ty.index in names:
+            return names[ty.index]
+        if typespace is not None:
+            try:
+                return _describe(typespace.resolve(ty), typespace, names)
+            except SatsError:
+                pass
+    elif isinstance(ty, sats.ArrayType) and ty.elem != sats.U8:
+        return f"Array<{_describe(ty.elem, typespace, names)}>"
+    elif isinstance(ty, sats.SumType) and ty.is_option:
+        return f"Option<{_describe(ty.variants[0].algebraic_type, typespace, names)}>"
     return sats.describe(ty)
 
 
@@ -444,6 +456,8 @@ class ReducerDef(_Callable):
     params: sats.ProductType
     lifecycle: Lifecycle | None = None
     typespace: sats.Typespace | None = attrs.field(default=None, eq=False, repr=False)
+    #: Names of typespace entries (``types`` of the schema), used to show ``Ref`` parameters.
+    type_names: Mapping[int, str] = attrs.field(factory=dict, eq=False, repr=False)
     _cache: dict[str, Any] = attrs.field(factory=_new_cache, init=False, eq=False, repr=False)
 
     KIND: ClassVar[str] = "reducer"
@@ -454,7 +468,13 @@ class ReducerDef(_Callable):
         return self.lifecycle is None
 
     @classmethod
-    def from_json(cls, raw: Any, path: str, typespace: sats.Typespace | None) -> ReducerDef:
+    def from_json(
+        cls,
+        raw: Any,
+        path: str,
+        typespace: sats.Typespace | None,
+        type_names: Mapping[int, str] | None = None,
+    ) -> ReducerDef:
         obj = _obj(raw, path, ("name", "params", "lifecycle"))
         present, lifecycle = _option(obj["lifecycle"], f"{path}.lifecycle")
         role = _variant(lifecycle, f"{path}.lifecycle.some", _LIFECYCLES)[0] if present else None
@@ -463,6 +483,7 @@ class ReducerDef(_Callable):
             _product(obj["params"], f"{path}.params"),
             role,  # type: ignore[arg-type]
             typespace,
+            type_names or {},
         )
 
     def to_json(self) -> Any:
@@ -481,6 +502,7 @@ class ProcedureDef(_Callable):
     params: sats.ProductType
     return_type: sats.AlgebraicType
     typespace: sats.Typespace | None = attrs.field(default=None, eq=False, repr=False)
+    type_names: Mapping[int, str] = attrs.field(factory=dict, eq=False, repr=False)
     _cache: dict[str, Any] = attrs.field(factory=_new_cache, init=False, eq=False, repr=False)
 
     KIND: ClassVar[str] = "procedure"
@@ -491,13 +513,20 @@ class ProcedureDef(_Callable):
         return sats.compile(self.return_type, self.typespace)
 
     @classmethod
-    def from_json(cls, raw: Any, path: str, typespace: sats.Typespace | None) -> ProcedureDef:
+    def from_json(
+        cls,
+        raw: Any,
+        path: str,
+        typespace: sats.Typespace | None,
+        type_names: Mapping[int, str] | None = None,
+    ) -> ProcedureDef:
         obj = _obj(raw, path, ("name", "params", "return_type"))
         return cls(
             _str(obj["name"], f"{path}.name"),
             _product(obj["params"], f"{path}.params"),
             _type(obj["return_type"], f"{path}.return_type"),
             typespace,
+            type_names or {},
         )
 
     def to_json(self) -> Any:
@@ -701,20 +730,21 @@ class ModuleSchema:
             typespace = sats.Typespace.from_json(obj["typespace"])
         except SatsError as exc:
             raise ProtocolError(f"schema.typespace: {exc}") from None
+        types = [
+            TypeDef.from_json(item, f"schema.types[{i}]")
+            for i, item in enumerate(_list(obj.get("types", []), "schema.types"))
+        ]
+        names = {typedef.ty: typedef.name for typedef in types}
         tables = [
             _table_from_json(item, f"schema.tables[{i}]", typespace)
             for i, item in enumerate(_list(obj["tables"], "schema.tables"))
         ]
         reducers = [
-            ReducerDef.from_json(item, f"schema.reducers[{i}]", typespace)
+            ReducerDef.from_json(item, f"schema.reducers[{i}]", typespace, names)
             for i, item in enumerate(_list(obj["reducers"], "schema.reducers"))
         ]
-        types = [
-            TypeDef.from_json(item, f"schema.types[{i}]")
-            for i, item in enumerate(_list(obj.get("types", []), "schema.types"))
-        ]
         misc = [
-            _misc_from_json(item, f"schema.misc_exports[{i}]", typespace)
+            _misc_from_json(item, f"schema.misc_exports[{i}]", typespace, names)
             for i, item in enumerate(_list(obj.get("misc_exports", []), "schema.misc_exports"))
         ]
         rls = [
@@ -777,10 +807,12 @@ def _table_from_json(raw: Any, path: str, typespace: sats.Typespace) -> TableDef
     )
 
 
-def _misc_from_json(raw: Any, path: str, typespace: sats.Typespace) -> MiscExport:
+def _misc_from_json(
+    raw: Any, path: str, typespace: sats.Typespace, names: Mapping[int, str]
+) -> MiscExport:
     kind, body = _variant(raw, path, ("ColumnDefaultValue", "Procedure", "View"))
     if kind == "Procedure":
-        return ProcedureDef.from_json(body, f"{path}.Procedure", typespace)
+        return ProcedureDef.from_json(body, f"{path}.Procedure", typespace, names)
     if kind == "View":
         return ViewDef.from_json(body, f"{path}.View")
     return ColumnDefaultValue.from_json(body, f"{path}.ColumnDefaultValue")
