@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from spacetime_sched import ScheduleAt, TimeDuration, Timestamp, sats
 
-UNIT_JSON = {"Product": {"elements": []}}
+UNIT_JSON: dict[str, Any] = {"Product": {"elements": []}}
 
 
 def test_types_read_and_write_the_schema_json_form() -> None:

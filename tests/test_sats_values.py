@@ -72,7 +72,8 @@ def test_products_accept_mappings_tuples_and_lists() -> None:
 
     assert sats.encode(POINT, MappingProxyType({"x": 1, "y": 2})) == expected
     assert sats.encode(PAIR, [7, "seven"]) == sats.encode(PAIR, (7, "seven"))
-    for unit in ((), [], {}, None):
+    units: list[Any] = [(), [], {}, None]
+    for unit in units:
         assert sats.encode(sats.UNIT, unit) == b""
 
 
