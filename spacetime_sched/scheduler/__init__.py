@@ -5,6 +5,8 @@
   per-schedule :class:`SchedulePolicy` (:class:`CoalescePolicy`, :class:`OverlapPolicy`).
 * Triggers: :class:`OnceTrigger`, :class:`IntervalTrigger`, :class:`DailyTrigger`,
   :class:`CronTrigger` (DST-correct), or SpacetimeDB's own ``ScheduleAt``.
+* Stores: :class:`MemoryStore`, :class:`SQLiteStore` (persistent, multi-instance safe), or
+  any :class:`ScheduleStore`.
 * Clocks: :class:`Clock`, :class:`SystemClock` (tests use
   :class:`spacetime_sched.testing.VirtualClock`).
 * Helpers: :func:`schedule_once`, :func:`schedule_repeating`, :func:`schedule_at`,
@@ -27,6 +29,7 @@ from ._models import (
     ScheduleResult,
     ScheduleStatus,
 )
+from ._stores import MemoryStore, ScheduleStore, SQLiteStore, StoredSchedule
 from ._timing import PrecisionTimer, TimeMetrics
 from ._triggers import (
     CronTrigger,
@@ -48,16 +51,20 @@ __all__ = [
     "CronTrigger",
     "DailyTrigger",
     "IntervalTrigger",
+    "MemoryStore",
     "OnceTrigger",
     "OverlapPolicy",
     "PrecisionTimer",
     "ReducerScheduler",
     "ReducerTarget",
+    "SQLiteStore",
+    "ScheduleStore",
     "ResultCallback",
     "SchedulePolicy",
     "ScheduleResult",
     "ScheduleStatus",
     "ScheduledReducerCall",
+    "StoredSchedule",
     "SystemClock",
     "TimeMetrics",
     "TimezoneLike",

@@ -1012,11 +1012,7 @@ class ReducerScheduler:
             while True:
                 claimed = True
                 if self._store is not None:
-                    claimed = await self._store.claim_fire(
-                        s.id, Timestamp._unchecked(fire), self._instance_id
-                    )
-                    if not claimed:
-                        stats.skipped += 1
+                    claimed = await self._claim(s, fire)
                 attempt = 1
                 while claimed:
                     started = clock.now_micros()
@@ -1118,6 +1114,25 @@ class ReducerScheduler:
             self._wake_waiters(s.id)
             if not self._active:
                 self._signal_progress()
+
+    async def _claim(self, s: ScheduledReducerCall, fire: int) -> bool:
+        """Claim the fire in the shared store; False if another instance has it or the store
+        failed (then the fire is recorded as a failure and not run: never run twice)."""
+        assert self._store is not None
+        try:
+            if await self._store.claim_fire(s.id, Timestamp._unchecked(fire), self._instance_id):
+                return True
+        except Exception as exc:
+            logger.error("schedule %r: claiming fire %s failed: %r", s.id, fire, exc)
+            now = self._clock.now_micros()
+            result = ScheduleResult(s.id, s.reducer_name, fire, now, 0, False, exc, 1)
+            s.last_result = result
+            self._stats.record_execution(s.reducer_name, False, 0)
+            if self._error_callbacks:
+                await self._run_callbacks(self._error_callbacks, result)
+            return False
+        self._stats.skipped += 1  # another instance sharing the store runs this fire
+        return False
 
     async def _run_callbacks(self, callbacks: list[ResultCallback], result: ScheduleResult) -> None:
         for callback in tuple(callbacks):
