@@ -263,3 +263,58 @@ def test_unencodable_server_messages_name_the_field() -> None:
         encode_server_message(bad)
     with pytest.raises(EncodeError, match="ServerMessage: expected one of the v2 server"):
         encode_server_message(CallReducer(1, 0, "x", b""))  # type: ignore[arg-type]
+
+
+# --- every sum tag is checked -------------------------------------------------------------------
+
+_QS = b"\x02\x00\x00\x00"  # query_set_id 2
+_RID = b"\x01\x00\x00\x00"  # request_id 1
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"\x02" + _RID + _QS + b"\x05", r"UnsubscribeApplied: rows: unknown Option tag 5"),
+        (b"\x03\x02", r"SubscriptionError: request_id: unknown Option tag 2"),
+        (b"\x05" + _RID + b"\x02", r"OneOffQueryResult: result: unknown Result tag 2"),
+        (
+            b"\x06" + _RID + bytes(8) + b"\x04",
+            r"ReducerResult: result: unknown ReducerOutcome tag 4",
+        ),
+        (b"\x07\x02", r"ProcedureResult: status: unknown ProcedureStatus tag 2"),
+        (
+            b"\x01" + _RID + _QS + b"\x01\x00\x00\x00" + b"\x01\x00\x00\x00p" + b"\x03" + bytes(8),
+            r"rows\.tables\[\]\.rows\.size_hint: unknown RowSizeHint tag 3",
+        ),
+        (
+            b"\x04\x01\x00\x00\x00"
+            + _QS
+            + b"\x01\x00\x00\x00"
+            + b"\x01\x00\x00\x00p"
+            + b"\x01\x00\x00\x00\x09",
+            r"query_sets\[\]\.tables\[\]\.rows\[\]: unknown TableUpdateRows tag 9",
+        ),
+        (b"\x00" + bytes(48) + b"\x02\x00\x00\x00\xff\xfe", r"token: invalid UTF-8 at offset 53"),
+        (
+            b"\x01" + _RID + _QS + b"\xff\xff\xff\xff",
+            r"rows\.tables: 4294967295 elements at offset 9 cannot fit",
+        ),
+    ],
+)
+def test_bad_tags_and_lengths_in_server_messages_are_named(data: bytes, match: str) -> None:
+    with pytest.raises(ProtocolError, match=match):
+        decode_server_message(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"\x05", r"unknown message tag 5 at offset 0 \(expected 0\.\.4\)"),
+        (b"\x01" + _RID + _QS + b"\x02", r"Unsubscribe: flags: unknown UnsubscribeFlags tag 2"),
+        (b"\x03" + _RID + b"\x00\x09\x00\x00\x00add", r"CallReducer: reducer: length 9"),
+        (b"\x00" + _RID + _QS + b"\x00\x00\x00\x40", r"Subscribe: query_strings: 1073741824 elem"),
+    ],
+)
+def test_bad_tags_and_lengths_in_client_messages_are_named(data: bytes, match: str) -> None:
+    with pytest.raises(ProtocolError, match=match):
+        decode_client_message(data)
