@@ -1,3 +1,43 @@
-"""Test helpers: a virtual clock for the scheduler and a local SpacetimeDB-compatible server."""
+"""Test helpers: a virtual clock for the scheduler and a local SpacetimeDB-compatible server.
+
+* :class:`VirtualClock` drives a :class:`~spacetime_sched.scheduler.ReducerScheduler` through
+  hours or days of schedules in milliseconds, on asyncio and trio.
+* :class:`LocalServer` serves a :class:`Module` written in Python over the real SpacetimeDB HTTP
+  and WebSocket protocol, so clients (ours, and the official SDKs) run without a SpacetimeDB
+  install. :mod:`spacetime_sched.testing.example_module` is the "quickstart" module the tests,
+  examples and demo use.
+"""
 
 from __future__ import annotations
+
+from . import example_module
+from ._clock import VirtualClock
+from ._server import (
+    Db,
+    Host,
+    LocalServer,
+    Module,
+    Procedure,
+    ProcedureContext,
+    Reducer,
+    ReducerContext,
+    ServerClock,
+    Table,
+    TableHandle,
+)
+
+__all__ = [
+    "Db",
+    "Host",
+    "LocalServer",
+    "Module",
+    "Procedure",
+    "ProcedureContext",
+    "Reducer",
+    "ReducerContext",
+    "ServerClock",
+    "Table",
+    "TableHandle",
+    "VirtualClock",
+    "example_module",
+]
