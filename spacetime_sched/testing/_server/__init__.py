@@ -6,10 +6,12 @@ from __future__ import annotations
 from ._database import Db, TableHandle
 from ._host import Host, ServerClock
 from ._module import Module, Procedure, ProcedureContext, Reducer, ReducerContext, Table
+from ._serve import LocalServer
 
 __all__ = [
     "Db",
     "Host",
+    "LocalServer",
     "Module",
     "Procedure",
     "ProcedureContext",

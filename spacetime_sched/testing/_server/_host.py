@@ -256,7 +256,8 @@ class Host:
             values = decode(codec)
         except (sats.SatsError, ValueError, TypeError) as exc:
             raise BadArgumentsError(f"invalid arguments for {name!r}: {exc}") from None
-        return list(values.values())
+        # A product decodes to a dict by name; the empty product (no parameters) to ().
+        return list(values.values()) if isinstance(values, dict) else list(values)
 
     def call(
         self, name: str, args: Sequence[Any] = (), caller: Caller | None = None

@@ -1,0 +1,170 @@
+"""``LocalServer``: the test server on a loopback port, served by hypercorn on asyncio or trio.
+
+::
+
+    async with LocalServer(example_module.module, database="quickstart") as server:
+        server.uri       # "http://127.0.0.1:PORT"
+        server.ws_uri    # "ws://127.0.0.1:PORT"
+        server.host.table("person").rows()
+
+The listening socket is bound before hypercorn starts (port 0 picks a free port), so the URI is
+known and connectable as soon as the ``async with`` body runs. Everything the server runs
+lives in one task group owned by the block; leaving it closes the WebSockets (code 1001),
+stops hypercorn and the schedule timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+
+from ._app import ServerApp
+from ._auth import TokenIssuer
+from ._host import Host, ServerClock
+from ._module import Module
+
+__all__ = ["LocalServer"]
+
+logger = logging.getLogger("spacetime_sched.testing.server")
+
+
+def _running_trio() -> bool:
+    try:
+        import sniffio
+    except ImportError:  # trio depends on sniffio, so without it this is asyncio
+        return False
+    return sniffio.current_async_library() == "trio"
+
+
+async def _serve(app: Any, config: Any, shutdown_trigger: Any) -> None:
+    """hypercorn's ``serve`` for the running event loop."""
+    if _running_trio():
+        from hypercorn.trio import serve as trio_serve
+
+        await trio_serve(app, config, shutdown_trigger=shutdown_trigger)
+    else:
+        from hypercorn.asyncio import serve as asyncio_serve
+
+        await asyncio_serve(app, config, shutdown_trigger=shutdown_trigger, mode="asgi")
+
+
+class LocalServer:
+    """A SpacetimeDB-compatible server for ``module`` on ``host:port`` (default: a free
+    loopback port), to be used as ``async with LocalServer(module) as server:``.
+
+    ``database`` is the name clients connect to (default: the module's name). ``clock`` drives
+    reducer timestamps and schedule tables (a ``VirtualClock`` makes schedule tests instant).
+    ``secret`` signs the tokens; pass the same bytes to keep tokens valid across servers.
+    """
+
+    def __init__(
+        self,
+        module: Module,
+        *,
+        database: str | None = None,
+        bind_host: str = "127.0.0.1",
+        port: int = 0,
+        clock: ServerClock | None = None,
+        secret: bytes | None = None,
+        graceful_timeout: float = 2.0,
+    ) -> None:
+        self.module = module
+        self.database = database or module.name
+        self._bind = (bind_host, port)
+        self._clock = clock
+        self._tokens = TokenIssuer(secret)
+        self._graceful_timeout = graceful_timeout
+        self._stack: AsyncExitStack | None = None
+        self._host: Host | None = None
+        self._port: int | None = None
+
+    def __repr__(self) -> str:
+        where = self.uri if self._port is not None else "not running"
+        return f"<LocalServer {self.database!r} at {where}>"
+
+    @property
+    def host(self) -> Host:
+        """The module host: inspect tables with ``server.host.table("person").rows()``."""
+        if self._host is None:
+            raise RuntimeError("the server is not running: use `async with LocalServer(...)`")
+        return self._host
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the server is not running: use `async with LocalServer(...)`")
+        return self._port
+
+    @property
+    def uri(self) -> str:
+        """``http://HOST:PORT``, what clients take as the server URI."""
+        return f"http://{self._url_host()}:{self.port}"
+
+    @property
+    def ws_uri(self) -> str:
+        """``ws://HOST:PORT``."""
+        return f"ws://{self._url_host()}:{self.port}"
+
+    def _url_host(self) -> str:
+        host = self._bind[0]
+        return f"[{host}]" if ":" in host else host
+
+    def mint_token(self) -> tuple[Any, str]:
+        """A new ``(identity, token)`` pair, as ``POST /v1/identity`` would give."""
+        return self._tokens.mint()
+
+    async def __aenter__(self) -> LocalServer:
+        from hypercorn.config import Config
+
+        async with AsyncExitStack() as stack:
+            host = await stack.enter_async_context(
+                Host(self.module, database=self.database, clock=self._clock)
+            )
+            app = ServerApp(host, self._tokens)
+            listener = socket.socket(
+                socket.AF_INET6 if ":" in self._bind[0] else socket.AF_INET, socket.SOCK_STREAM
+            )
+            try:
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                listener.bind(self._bind)
+                listener.listen(128)
+                listener.setblocking(False)
+                port = listener.getsockname()[1]
+            except BaseException:
+                listener.close()
+                raise
+            config = Config()
+            # hypercorn takes over the socket (and closes it when it stops).
+            config.bind = [f"fd://{listener.detach()}"]
+            config.accesslog = None
+            config.errorlog = logger
+            config.graceful_timeout = self._graceful_timeout
+            # No server pings: hypercorn's ping task is cancelled noisily on asyncio when a
+            # socket closes. Clients' pings are still answered (wsproto does it).
+            config.websocket_ping_interval = None
+            config.websocket_max_message_size = 32 * 1024 * 1024
+
+            task_group = await stack.enter_async_context(anyio.create_task_group())
+            shutdown = anyio.Event()
+            task_group.start_soon(_serve, app.asgi, config, shutdown.wait, name=f"{self!r}")
+            stack.callback(shutdown.set)
+            stack.callback(app.close_all)
+            self._host, self._port = host, port
+            stack.callback(self._forget)
+            self._stack = stack.pop_all()
+        logger.info("serving database %r at %s", self.database, self.uri)
+        return self
+
+    def _forget(self) -> None:
+        self._host = None
+        self._port = None
+
+    async def __aexit__(self, *exc_info: object) -> bool | None:
+        stack, self._stack = self._stack, None
+        if stack is None:
+            raise RuntimeError("the server is not running")
+        return await stack.__aexit__(*exc_info)
