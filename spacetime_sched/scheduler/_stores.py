@@ -141,85 +141,87 @@ def encode_value(value: object, path: str = "value") -> Any:
     )
 
 
-def _hashable(value: Any, path: str) -> Any:
-    try:
-        hash(value)
-    except TypeError:
-        raise ValueError(f"{path}: a {type(value).__name__} cannot be a dict key") from None
-    return value
+class _LocatedError(ValueError):
+    """A decoding error whose message already starts with the path of the bad part."""
 
 
-def _tagged_int(payload: Any, path: str) -> int:
+def _tagged_int(payload: Any) -> int:
     if type(payload) is not int:
-        raise ValueError(f"{path}: expected an int, got {type(payload).__name__} {payload!r}")
+        raise ValueError(f"expected an int, got {type(payload).__name__} {payload!r}")
     return payload
 
 
-def _tagged_str(payload: Any, path: str) -> str:
+def _tagged_str(payload: Any) -> str:
     if type(payload) is not str:
-        raise ValueError(f"{path}: expected a string, got {type(payload).__name__} {payload!r}")
+        raise ValueError(f"expected a string, got {type(payload).__name__} {payload!r}")
     return payload
 
 
-def _tagged_list(payload: Any, path: str) -> list[Any]:
+def _tagged_list(payload: Any) -> list[Any]:
     if type(payload) is not list:
-        raise ValueError(f"{path}: expected a list, got {type(payload).__name__} {payload!r}")
+        raise ValueError(f"expected a list, got {type(payload).__name__} {payload!r}")
     return payload
 
 
-def _decode_sum(payload: Any, path: str) -> SumValue:
-    items = _tagged_list(payload, path)
-    if len(items) != 3 or type(items[0]) is not int or not isinstance(items[1], (str, type(None))):
-        raise ValueError(f"{path}: expected [tag, name, value], got {payload!r}")
-    return SumValue(items[0], items[1], decode_value(items[2], f"{path}.value"))
-
-
-def _decode_map(payload: Any, path: str) -> dict[Any, Any]:
-    result: dict[Any, Any] = {}
-    for i, pair in enumerate(_tagged_list(payload, path)):
-        if type(pair) is not list or len(pair) != 2:
-            raise ValueError(f"{path}[{i}]: expected a [key, value] pair, got {pair!r}")
-        key = _hashable(decode_value(pair[0], f"{path}[{i}].key"), f"{path}[{i}].key")
-        result[key] = decode_value(pair[1], f"{path}[{key!r}]")
-    return result
+def _decode_big_int(payload: Any, path: str) -> int:
+    text = _tagged_str(payload)
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a decimal integer") from None
 
 
 def _decode_float(payload: Any, path: str) -> float:
     if payload not in ("nan", "inf", "-inf"):
-        raise ValueError(f"{path}: expected 'nan', 'inf' or '-inf', got {payload!r}")
+        raise ValueError(f"expected 'nan', 'inf' or '-inf', got {payload!r}")
     return float(payload)
 
 
 def _decode_bytes(payload: Any, path: str) -> bytes:
     try:
-        return base64.b64decode(_tagged_str(payload, path), validate=True)
+        return base64.b64decode(_tagged_str(payload), validate=True)
     except ValueError as exc:  # binascii.Error is a ValueError
-        raise ValueError(f"{path}: invalid base64 ({exc})") from None
+        raise ValueError(f"invalid base64 ({exc})") from None
 
 
-def _decode_big_int(payload: Any, path: str) -> int:
-    text = _tagged_str(payload, path)
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise ValueError(f"{path}: {text!r} is not a decimal integer") from None
+def _decode_tuple(payload: Any, path: str) -> tuple[Any, ...]:
+    return tuple(decode_value(item, f"{path}[{i}]") for i, item in enumerate(_tagged_list(payload)))
+
+
+def _decode_map(payload: Any, path: str) -> dict[Any, Any]:
+    result: dict[Any, Any] = {}
+    for i, pair in enumerate(_tagged_list(payload)):
+        if type(pair) is not list or len(pair) != 2:
+            raise ValueError(f"entry {i}: expected a [key, value] pair, got {pair!r}")
+        key = decode_value(pair[0], f"{path}.<key {i}>")
+        try:
+            hash(key)
+        except TypeError:
+            raise ValueError(f"entry {i}: a {type(key).__name__} cannot be a dict key") from None
+        result[key] = decode_value(pair[1], f"{path}[{key!r}]")
+    return result
+
+
+def _decode_sum(payload: Any, path: str) -> SumValue:
+    items = _tagged_list(payload)
+    if len(items) != 3 or type(items[0]) is not int or not isinstance(items[1], (str, type(None))):
+        raise ValueError(f"expected [tag, name, value], got {payload!r}")
+    return SumValue(items[0], items[1], decode_value(items[2], f"{path}.value"))
 
 
 _DECODERS: Final[dict[str, Callable[[Any, str], Any]]] = {
     "$int": _decode_big_int,
     "$float": _decode_float,
     "$bytes": _decode_bytes,
-    "$tuple": lambda p, path: tuple(
-        decode_value(item, f"{path}[{i}]") for i, item in enumerate(_tagged_list(p, path))
-    ),
+    "$tuple": _decode_tuple,
     "$map": _decode_map,
-    "$timestamp": lambda p, path: Timestamp(_tagged_int(p, path)),
-    "$duration": lambda p, path: TimeDuration(_tagged_int(p, path)),
-    "$interval": lambda p, path: ScheduleAt.Interval(TimeDuration(_tagged_int(p, path))),
-    "$time": lambda p, path: ScheduleAt.Time(Timestamp(_tagged_int(p, path))),
-    "$identity": lambda p, path: Identity.from_hex(_tagged_str(p, path)),
-    "$connection_id": lambda p, path: ConnectionId.from_hex(_tagged_str(p, path)),
-    "$uuid": lambda p, path: uuid.UUID(_tagged_str(p, path)),
+    "$timestamp": lambda p, path: Timestamp(_tagged_int(p)),
+    "$duration": lambda p, path: TimeDuration(_tagged_int(p)),
+    "$interval": lambda p, path: ScheduleAt.Interval(TimeDuration(_tagged_int(p))),
+    "$time": lambda p, path: ScheduleAt.Time(Timestamp(_tagged_int(p))),
+    "$identity": lambda p, path: Identity.from_hex(_tagged_str(p)),
+    "$connection_id": lambda p, path: ConnectionId.from_hex(_tagged_str(p)),
+    "$uuid": lambda p, path: uuid.UUID(_tagged_str(p)),
     "$some": lambda p, path: Some(decode_value(p, f"{path}.value")),
     "$sum": _decode_sum,
 }
@@ -228,30 +230,30 @@ _DECODERS: Final[dict[str, Callable[[Any, str], Any]]] = {
 def decode_value(data: Any, path: str = "value") -> Any:
     """The value that :func:`encode_value` turned into ``data``.
 
-    Raises :class:`ValueError` (or :class:`TypeError`) naming the path of malformed data.
+    Raises :class:`ValueError` naming the path and tag of malformed data
+    (``args[2]: $bytes: invalid base64 (...)``).
     """
     if data is None or type(data) in (bool, int, float, str):
         return data
     if type(data) is list:
         return [decode_value(item, f"{path}[{i}]") for i, item in enumerate(data)]
-    if type(data) is dict:
-        if len(data) == 1:
-            ((key, payload),) = data.items()
-            if key.startswith("$"):
-                decoder = _DECODERS.get(key)
-                if decoder is None:
-                    raise ValueError(f"{path}: unknown tag {key!r}")
-                try:
-                    return decoder(payload, path)
-                except (ValueError, TypeError) as exc:
-                    message = str(exc)
-                    raise ValueError(
-                        message if message.startswith(path) else f"{path}: {key}: {message}"
-                    ) from None
-        if any(key.startswith("$") for key in data):
-            raise ValueError(f"{path}: an object with a '$' key must have exactly one key")
-        return {key: decode_value(item, f"{path}[{key!r}]") for key, item in data.items()}
-    raise TypeError(f"{path}: not JSON data: {type(data).__name__}")
+    if type(data) is not dict:
+        raise _LocatedError(f"{path}: not JSON data: {type(data).__name__}")
+    if len(data) == 1:
+        ((key, payload),) = data.items()
+        if key.startswith("$"):
+            decoder = _DECODERS.get(key)
+            if decoder is None:
+                raise _LocatedError(f"{path}: unknown tag {key!r}")
+            try:
+                return decoder(payload, path)
+            except _LocatedError:
+                raise
+            except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: TimeRangeError
+                raise _LocatedError(f"{path}: {key}: {exc}") from None
+    if any(key.startswith("$") for key in data):
+        raise _LocatedError(f"{path}: an object with a '$' key must have exactly one key")
+    return {key: decode_value(item, f"{path}[{key!r}]") for key, item in data.items()}
 
 
 def _reject_constant(name: str) -> Any:
