@@ -143,8 +143,8 @@ def test_gzip_with_trailing_garbage_is_rejected() -> None:
 
 @pytest.mark.parametrize("compression", ["gzip", "brotli"])
 def test_decompression_bombs_are_stopped_at_max_size(compression: str) -> None:
-    # 64 MiB of zeros compress to a few kB; inflating is refused once it passes max_size.
-    zeros = bytes(64 * 1024 * 1024)
+    # 16 MiB of zeros compress to a few kB; inflating is refused once it passes max_size.
+    zeros = bytes(16 * 1024 * 1024)
     if compression == "gzip":
         frame = b"\x02" + gzip.compress(zeros, compresslevel=9)
     else:
@@ -318,3 +318,30 @@ def test_bad_tags_and_lengths_in_server_messages_are_named(data: bytes, match: s
 def test_bad_tags_and_lengths_in_client_messages_are_named(data: bytes, match: str) -> None:
     with pytest.raises(ProtocolError, match=match):
         decode_client_message(data)
+
+
+_RealBrotliDecompressor = brotli.Decompressor
+
+
+class _OldBrotliDecompressor:
+    """brotli < 1.2: ``process`` takes no output limit."""
+
+    def __init__(self) -> None:
+        self._inner = _RealBrotliDecompressor()
+
+    def process(self, data: bytes) -> bytes:
+        return bytes(self._inner.process(data))
+
+    def is_finished(self) -> bool:
+        return bool(self._inner.is_finished())
+
+
+def test_old_brotli_without_an_output_limit_still_bounds_the_output(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(brotli, "Decompressor", _OldBrotliDecompressor)
+    message = _big_message()
+    assert decode_server_frame(encode_server_frame(message, "brotli")) == [message]
+    bomb = b"\x01" + brotli.compress(bytes(16 * 1024 * 1024), quality=5)
+    with pytest.raises(ProtocolError, match="more than max_size=65536"):
+        decode_server_frame(bomb, max_size=65536)
