@@ -17,24 +17,31 @@ token gets 401.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import logging
 import time
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ... import sats
 from ..._errors import ProtocolError
 from ..._identity import ConnectionId, Identity
-from ...protocol import InitialConnection, ReducerErr, decode_client_frame, encode_server_frame
+from ...protocol import (
+    Compression,
+    InitialConnection,
+    ReducerErr,
+    decode_client_frame,
+    encode_server_frame,
+)
 from ._auth import TokenError, TokenIssuer
 from ._host import (
     BadArgumentsError,
@@ -96,7 +103,11 @@ class ServerApp:
             Route("/v1/identity", self.new_identity, methods=["POST"]),
             Route("/v1/identity/websocket-token", self.websocket_token, methods=["POST"]),
             *(
-                Route(f"/v1/database{route.path}", self._database_route(route.endpoint), methods=route.methods)
+                Route(
+                    f"/v1/database{route.path}",
+                    self._database_route(route.endpoint),
+                    methods=route.methods,
+                )
                 for route in database
             ),
             WebSocketRoute("/v1/database/{name}/subscribe", self.subscribe),
@@ -298,9 +309,7 @@ class ServerApp:
         params = websocket.query_params
         requested = params.get("compression", "Brotli")
         if requested not in _COMPRESSIONS:
-            raise _HttpError(
-                400, f"compression: expected None, Gzip or Brotli, got {requested!r}"
-            )
+            raise _HttpError(400, f"compression: expected None, Gzip or Brotli, got {requested!r}")
         compression = _COMPRESSIONS[requested]
         if compression == "brotli" and not _HAVE_BROTLI:
             compression = "none"  # documented: without the brotli module, frames go uncompressed
@@ -332,7 +341,9 @@ class ServerApp:
                                 batch.append(connection.outbox.receive_nowait())
                             except (anyio.WouldBlock, anyio.EndOfStream):
                                 break
-                        frame = encode_server_frame(batch, compression, batched=batched)
+                        frame = encode_server_frame(
+                            batch, cast(Compression, compression), batched=batched
+                        )
                         await websocket.send_bytes(frame)
                 except (WebSocketDisconnect, OSError, RuntimeError):
                     pass  # the client went away; the reader sees the disconnect
@@ -344,10 +355,8 @@ class ServerApp:
             close = await self._read(websocket, connection, batched)
             task_group.cancel_scope.cancel()
         if close is not None:
-            try:
+            with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
                 await websocket.close(*close)
-            except (WebSocketDisconnect, OSError, RuntimeError):
-                pass
 
     async def _read(
         self, websocket: WebSocket, connection: ClientConnection, batched: bool

@@ -148,7 +148,9 @@ class Transaction:
     def pending(self) -> list[TableChange]:
         """The changes so far (the transaction stays open)."""
         stores = self._database.stores
-        return [TableChange(stores[table].table, dict(rows)) for table, rows in self._changes.items()]
+        return [
+            TableChange(stores[table].table, dict(rows)) for table, rows in self._changes.items()
+        ]
 
     def rollback(self) -> None:
         """Put every changed row back as it was (removals first, so keys never collide)."""

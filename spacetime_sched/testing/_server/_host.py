@@ -15,6 +15,7 @@ sleeps until the earliest due row and is woken whenever a transaction arms or di
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import inspect
 import logging
@@ -22,6 +23,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
+from types import TracebackType
 from typing import Any, Final, Protocol
 
 import anyio
@@ -65,7 +67,7 @@ from ...protocol import (
 )
 from ._auth import identity_from_claims
 from ._database import Database, Db, StoredRow, TableChange, TableHandle, Transaction
-from ._module import Module, Procedure, ProcedureContext, Reducer, ReducerContext, Table
+from ._module import Module, Procedure, ProcedureContext, Reducer, ReducerContext
 from ._sql import Query, SqlError, parse_query
 
 __all__ = [
@@ -140,10 +142,9 @@ class ClientConnection:
         return f"<ClientConnection {self.identity.to_hex()[:8]}… {self.connection_id}>"
 
     def send(self, message: ServerMessage) -> None:
-        try:
+        # A closed outbox means the socket is gone; its disconnect is on the way.
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             self._send.send_nowait(message)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # the socket is gone; its disconnect is on the way
 
     def close(self) -> None:
         self._send.close()
@@ -215,10 +216,15 @@ class Host:
             self._stack = stack.pop_all()
         return self
 
-    async def __aexit__(self, *exc_info: object) -> bool | None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
         stack, self._stack = self._stack, None
         assert stack is not None, "the host is not running"
-        return await stack.__aexit__(*exc_info)
+        return await stack.__aexit__(exc_type, exc, traceback)
 
     # --- inspection -----------------------------------------------------------------------------
 
@@ -287,7 +293,7 @@ class Host:
     def _run_reducer(
         self, reducer: Reducer, args: Sequence[Any], caller: Caller
     ) -> tuple[Timestamp, ReducerOutcome]:
-        timestamp, result, error, updates = self._transact(
+        timestamp, _, error, updates = self._transact(
             lambda ctx: reducer.function(ctx, *args), caller, reducer.name
         )
         if error is not None:
@@ -442,9 +448,7 @@ class Host:
         try:
             self.procedure(message.procedure)
             args = self.decode_procedure_args(message.procedure, message.args)
-            timestamp, duration, value = await self.call_procedure(
-                message.procedure, args, caller
-            )
+            timestamp, duration, value = await self.call_procedure(message.procedure, args, caller)
             returned = self.encode_return(message.procedure, value)
         except Exception as exc:
             logger.info("procedure %s failed: %s", message.procedure, _error_text(exc))

@@ -26,7 +26,7 @@ parameter, the row, declared with the table itself as the type: ``params=[("row"
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import attrs
 
@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
 
 @attrs.frozen
 class Table:
@@ -224,9 +225,20 @@ class Module:
         self.tables[name] = table
         return table
 
+    @overload
+    def reducer(self, function: F, /) -> F: ...
+
+    @overload
     def reducer(
         self,
-        function: F | None = None,
+        *,
+        name: str | None = None,
+        params: Sequence[tuple[str, sats.AlgebraicType | Table]] = (),
+    ) -> Callable[[F], F]: ...
+
+    def reducer(
+        self,
+        function: Callable[..., Any] | None = None,
         *,
         name: str | None = None,
         params: Sequence[tuple[str, sats.AlgebraicType | Table]] = (),
@@ -250,9 +262,21 @@ class Module:
         registered: F = self._register(function, None, (), "OnDisconnect")
         return registered
 
+    @overload
+    def procedure(self, function: F, /) -> F: ...
+
+    @overload
     def procedure(
         self,
-        function: F | None = None,
+        *,
+        name: str | None = None,
+        params: Sequence[tuple[str, sats.AlgebraicType | Table]] = (),
+        returns: sats.AlgebraicType = sats.UNIT,
+    ) -> Callable[[F], F]: ...
+
+    def procedure(
+        self,
+        function: Callable[..., Any] | None = None,
         *,
         name: str | None = None,
         params: Sequence[tuple[str, sats.AlgebraicType | Table]] = (),

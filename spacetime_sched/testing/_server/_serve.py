@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import socket
 from contextlib import AsyncExitStack
+from types import TracebackType
 from typing import Any
 
 import anyio
@@ -163,8 +164,13 @@ class LocalServer:
         self._host = None
         self._port = None
 
-    async def __aexit__(self, *exc_info: object) -> bool | None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
         stack, self._stack = self._stack, None
         if stack is None:
             raise RuntimeError("the server is not running")
-        return await stack.__aexit__(*exc_info)
+        return await stack.__aexit__(exc_type, exc, traceback)

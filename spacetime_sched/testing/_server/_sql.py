@@ -49,7 +49,9 @@ def _tokens(sql: str) -> list[tuple[str, str]]:
     while position < len(text):
         match = _TOKEN.match(text, position)
         if match is None or match.end() == position:
-            raise SqlError(f"unexpected text at offset {position}: {text[position:position + 20]!r}")
+            raise SqlError(
+                f"unexpected text at offset {position}: {text[position : position + 20]!r}"
+            )
         kind = match.lastgroup
         assert kind is not None
         tokens.append((kind, match.group(kind)))
@@ -142,9 +144,8 @@ def parse_query(sql: str, tables: Mapping[str, Table]) -> Query:
     if parser.at_keyword("AS"):
         parser.take()
         alias = parser.identifier()
-    elif parser.peek() is not None and parser.peek()[0] in ("word", "quoted"):  # type: ignore[index]
-        if not parser.at_keyword("WHERE"):
-            alias = parser.identifier()
+    elif _is_name(parser.peek()) and not parser.at_keyword("WHERE"):
+        alias = parser.identifier()
     if qualifier is not None and qualifier not in (name, alias):
         raise SqlError(f"`{qualifier}.*` does not name the table `{name}` in {sql!r}")
     conditions: list[tuple[str, Any]] = []
@@ -180,6 +181,10 @@ def parse_query(sql: str, tables: Mapping[str, Table]) -> Query:
             "SELECT * FROM <table> [WHERE <column> = <literal> [AND ...]]"
         )
     return Query(sql, table, tuple(conditions), uses_sender)
+
+
+def _is_name(token: tuple[str, str] | None) -> bool:
+    return token is not None and token[0] in ("word", "quoted")
 
 
 def _literal(table: Table, column: str, kind: str, text: str) -> Any:
