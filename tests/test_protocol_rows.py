@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spacetime_sched import ProtocolError
+from spacetime_sched import ProtocolError, sats
 from spacetime_sched.protocol import BsatnRowList, FixedSize, RowOffsets, RowSizeHint
 
 
@@ -101,9 +101,6 @@ def test_inconsistent_size_hints_raise_protocol_error(rows: BsatnRowList, match:
 
 
 def test_a_row_the_codec_cannot_decode_is_a_protocol_error_naming_the_row() -> None:
-    pytest.importorskip("spacetime_sched.sats")
-    from spacetime_sched import sats
-
     rows = BsatnRowList(RowOffsets([0, 4]), b"\x01\x00\x00\x00\x02\x00")
     with pytest.raises(ProtocolError, match="BsatnRowList row 1"):
         rows.decode_rows(sats.U32)
