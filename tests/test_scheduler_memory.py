@@ -1,7 +1,7 @@
 """Memory: a pending schedule costs the scheduler well under 500 bytes, so a million fit in
 well under 500 MB.
 
-Measured with tracemalloc over 20,000 schedules: everything the scheduler allocates for them
+Measured with tracemalloc over 10,000 schedules: everything the scheduler allocates for them
 (the schedule object, its id, its ints, the heap entry, the index). The caller's own objects
 (arguments, ScheduleAt values) are built before measuring; the benchmark
 (benchmarks/bench_scheduler.py) reports the total with them too, at 1,000,000 schedules.
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from spacetime_sched import ScheduleAt, TimeDuration, Timestamp
 from spacetime_sched.scheduler import ReducerScheduler
 
-N = 20_000
+N = 10_000
 
 
 async def _target(name: str, *args: object) -> None:
