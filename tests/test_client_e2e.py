@@ -164,16 +164,30 @@ async def test_a_subscription_sees_rows_added_by_another_connection() -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("compression", ["none", "gzip", "brotli"])
-async def test_every_compression_delivers_the_same_rows(compression: str) -> None:
-    many = [f"person-{i:04d}-{'x' * 20}" for i in range(200)]  # > 1 KiB: gets compressed
+async def test_every_compression_delivers_the_same_rows(
+    compression: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spacetime_sched.client import _connection
+
+    tags: set[int] = set()
+    decode = _connection.decode_server_frame
+
+    def spy(frame: bytes, **options: Any) -> Any:
+        tags.add(frame[0])
+        return decode(frame, **options)
+
+    monkeypatch.setattr(_connection, "decode_server_frame", spy)
+    many = [f"person-{i:04d}-{'x' * 60}" for i in range(40)]  # > 1 KiB: gets compressed
     async with local_server() as server:
-        async with builder(server).build() as writer:
-            for name in many:
-                await writer.call_reducer_async("add_person", name)
+        async with builder(server).build() as writer, anyio.create_task_group() as tg:
+            for name in many:  # pipelined: all 40 calls in flight at once
+                tg.start_soon(writer.call_reducer_async, "add_person", name)
         async with builder(server).with_compression(compression).build() as reader:
             handle = await reader.subscribe("SELECT * FROM person")
             assert names(handle.rows["person"]) == sorted(many)
             assert names((await reader.query("SELECT * FROM person"))["person"]) == sorted(many)
+    # Big frames came compressed as asked (tag 1 brotli, 2 gzip); small ones never are.
+    assert max(tags) == {"none": 0, "brotli": 1, "gzip": 2}[compression]
 
 
 async def test_the_connection_scheduler_calls_reducers_on_the_server() -> None:
