@@ -318,6 +318,12 @@ def _broken(path: list[Any], value: Any) -> dict[str, Any]:
         (["typespace"], {"types": [{"Blob": []}]}, r"schema\.typespace"),
         (["misc_exports", 0, "ColumnDefaultValue", "value"], "xyz", "expected hex bytes"),
         (["types", 0, "custom_ordering"], "yes", r"types\[0\]\.custom_ordering"),
+        (
+            ["tables", 1, "schedule", "some", "scheduled_at_column"],
+            3,
+            r"tables\[1\]\.schedule\.some\.scheduled_at_column: column 3 does not exist",
+        ),
+        (["tables", 0, "primary_key"], [7], r"tables\[0\]\.primary_key\[0\]: column 7 does not"),
     ],
 )
 def test_malformed_schemas_are_protocol_errors_naming_the_path(

@@ -781,7 +781,9 @@ def _table_from_json(raw: Any, path: str, typespace: sats.Typespace) -> TableDef
             "not a product"
         )
     present, schedule = _option(obj["schedule"], f"{path}.schedule")
-    return TableDef(
+    table_type = _variant(obj["table_type"], f"{path}.table_type", ("User", "System"))[0]
+    access = _variant(obj["table_access"], f"{path}.table_access", ("Public", "Private"))[0]
+    table = TableDef(
         name=_str(obj["name"], f"{path}.name"),
         product_type_ref=ref,
         row_type=row_type,
@@ -799,12 +801,33 @@ def _table_from_json(raw: Any, path: str, typespace: sats.Typespace) -> TableDef
             for i, item in enumerate(_list(obj["sequences"], f"{path}.sequences"))
         ],
         schedule=ScheduleDef.from_json(schedule, f"{path}.schedule.some") if present else None,
-        table_type=_variant(obj["table_type"], f"{path}.table_type", ("User", "System"))[0],  # type: ignore[arg-type]
-        table_access=_variant(obj["table_access"], f"{path}.table_access", ("Public", "Private"))[
-            0
-        ],  # type: ignore[arg-type]
+        table_type=table_type,  # type: ignore[arg-type]
+        table_access=access,  # type: ignore[arg-type]
         typespace=typespace,
     )
+    _check_columns(table, path)
+    return table
+
+
+def _check_columns(table: TableDef, path: str) -> None:
+    """Every column index the table mentions must exist in its row type."""
+    count = len(table.row_type.elements)
+    used: list[tuple[str, int]] = [
+        (f"primary_key[{i}]", c) for i, c in enumerate(table.primary_key)
+    ]
+    for i, index in enumerate(table.indexes):
+        used += [(f"indexes[{i}].algorithm", c) for c in index.columns]
+    for i, constraint in enumerate(table.constraints):
+        used += [(f"constraints[{i}].data.Unique.columns", c) for c in constraint.columns]
+    used += [(f"sequences[{i}].column", seq.column) for i, seq in enumerate(table.sequences)]
+    if table.schedule is not None:
+        used.append(("schedule.some.scheduled_at_column", table.schedule.scheduled_at_column))
+    for where, column in used:
+        if not 0 <= column < count:
+            raise ProtocolError(
+                f"{path}.{where}: column {column} does not exist (table {table.name!r} has "
+                f"{count} columns)"
+            )
 
 
 def _misc_from_json(
