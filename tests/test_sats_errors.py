@@ -35,6 +35,7 @@ GOOD_EVENT = {
 
 
 GOOD_JSON = sats.to_json(EVENT, GOOD_EVENT)
+FLAGS = sats.array(sats.product(("n", sats.U8), ("ok", sats.BOOL)))
 
 
 def encode_error(ty: sats.AlgebraicType, value: Any, **kwargs: Any) -> str:
@@ -138,6 +139,8 @@ TIME_OPT = sats.option(sats.TIME_DURATION)
         (POINT, "0100000002", "y: unexpected end of input at byte 4"),
         (sats.product(("a", sats.U8), ("b", sats.BOOL)), "0105", "b: invalid Bool byte 0x05"),
         (sats.array(sats.BOOL), "020000000107", "[1]: invalid Bool byte 0x07"),
+        (FLAGS, "0200000001010102", "[1].ok: invalid Bool byte 0x02 at byte 7"),
+        (FLAGS, "02000000010101", "an array of 2 elements needs at least 4 bytes"),
         (COLOR, "03", "unknown sum tag 3 at byte 0 (variants: Red, Green, Rgb)"),
         (COLOR, "0201", "Rgb: unexpected end of input at byte 1"),
         (sats.option(sats.U8), "02", "unknown sum tag 2 at byte 0 (variants: some, none)"),

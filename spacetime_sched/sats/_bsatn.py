@@ -92,7 +92,7 @@ class Flat:
 class Node:
     """A compiled BSATN codec for one type (see the module docstring)."""
 
-    __slots__ = ("dec", "enc", "flat", "inline", "min_size", "size")
+    __slots__ = ("dec", "enc", "flat", "inline", "min_size", "rows", "size")
 
     def __init__(
         self,
@@ -113,6 +113,9 @@ class Node:
         self.flat = flat
         #: ``"string"`` or ``"bytes"``: products inline these (length prefix, then the data).
         self.inline = inline
+        #: For fixed-size products: ``rows(buf, offset, count) -> (list, new_offset)`` decodes
+        #: ``count`` consecutive values with ``Struct.iter_unpack`` (arrays of table rows).
+        self.rows: Callable[[Any, int, int], tuple[list[Any], int]] | None = None
 
 
 def _truncated(buf: Any, offset: int, need: int, what: str) -> Fail:
@@ -421,11 +424,18 @@ def _array_node(elem: Node) -> Node:
                 raise with_segment(exc, f"[{i}]") from None
         raise Fail(f"array of {len(value)} elements does not fit in BSATN")
 
+    rows = elem.rows
+
     def dec(buf: Any, off: int) -> tuple[Any, int]:
         count = _unpack_len(buf, off)[0]
         off += 4
         if count * min_size > len(buf) - off:
             raise _short_array(buf, off, count, count * min_size)
+        if rows is not None:
+            try:
+                return rows(buf, off, count)
+            except Exception:
+                pass  # e.g. a bad Bool byte: the loop below names the element
         out: list[Any] = []
         append = out.append
         try:
@@ -549,7 +559,46 @@ def _product_node(ty: ProductType, fields: list[Node]) -> Node:
     }
     enc = _generate("enc", _encoder_source(names, fields, namespace), namespace)
     dec = _generate("dec", _decoder_source(names, fields, namespace), namespace)
-    return Node(enc, dec, size, min_size)
+    node = Node(enc, dec, size, min_size)
+    flats = [f.flat for f in fields]
+    if all(flat is not None for flat in flats):
+        node.rows = _generate("rows", _rows_source(names, flats, namespace), namespace)
+    return node
+
+
+def _post_expression(i: int, flat: Flat, namespace: dict[str, Any]) -> str:
+    """The expression turning unpacked ``v{i}`` into its Python value. A Bool is checked
+    inline (a comparison, not a call); a bad byte raises, and the careful path names it."""
+    if flat.post is None:
+        return f"v{i}"
+    if flat.post is _bool_post:
+        namespace["bad_bool"] = _bad_bool
+        return f"(v{i} == 1 if v{i} < 2 else bad_bool())"
+    namespace[f"p{i}"] = flat.post
+    return f"p{i}(v{i})"
+
+
+def _bad_bool() -> bool:
+    raise Fail("invalid Bool byte")  # replaced by the careful path's message, with its offset
+
+
+def _rows_source(
+    names: tuple[str | None, ...], flats: list[Flat | None], namespace: dict[str, Any]
+) -> str:
+    """Source of ``rows(buf, off, count)`` for a product of fixed-size scalars only."""
+    codec = struct.Struct("<" + "".join(f.fmt for f in flats if f is not None))
+    namespace["iter_rows"] = codec.iter_unpack
+    targets = "".join(f"v{i}, " for i in range(len(flats)))
+    values = [_post_expression(i, f, namespace) for i, f in enumerate(flats) if f is not None]
+    if None not in names:
+        built = "{" + ", ".join(f"{name!r}: {v}" for name, v in zip(names, values, strict=True))
+        built += "}"
+    else:
+        built = "(" + "".join(f"{v}, " for v in values) + ")"
+    return f"""def rows(buf, off, count):
+    end = off + count * {codec.size}
+    return [{built} for {targets}in iter_rows(buf[off:end])], end
+"""
 
 
 def _encoder_source(
@@ -657,11 +706,7 @@ def _decoder_source(
         if flat is not None:
             fmt.append(flat.fmt)
             targets.append(f"v{i}")
-            if flat.post is not None:
-                namespace[f"p{i}"] = flat.post
-                values.append(f"p{i}(v{i})")
-            else:
-                values.append(f"v{i}")
+            values.append(_post_expression(i, flat, namespace))
         elif field.inline is not None:
             fmt.append("I")
             targets.append(f"n{i}")
@@ -722,7 +767,15 @@ def _sum_node(ty: SumType, variants: list[Node]) -> Node:
     sum_value = SumValue
 
     def enc(value: Any) -> bytes:
-        tag, payload = co.sum_parts(value, names, tags, unit)
+        if (
+            type(value) is sum_value
+            and type(value.tag) is int
+            and 0 <= value.tag < count
+            and (value.name is None or value.name == names[value.tag])
+        ):
+            tag, payload = value.tag, value.value
+        else:
+            tag, payload = co.sum_parts(value, names, tags, unit)
         try:
             return _TAGS[tag] + encs[tag](payload)
         except Exception as exc:
