@@ -6,7 +6,7 @@ a LocalServer runs in a child process, so the client and the server do not share
 loop. Bounded: a few seconds per backend with the defaults. Not a test: numbers on a shared
 machine are noisy.
 
-    .venv/bin/python benchmarks/bench_client.py [--sequential 2000] [--pipelined 20000]
+    .venv/bin/python benchmarks/bench_client.py [--sequential 1000] [--pipelined 5000]
     .venv/bin/python benchmarks/bench_client.py --uri http://127.0.0.1:3000 --database quickstart
 
 ``run_python_bench`` is also imported by ``bench_client_side_by_side.py`` (TypeScript SDK
@@ -102,8 +102,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--uri", help="a running server (default: a LocalServer child)")
     parser.add_argument("--database", default="quickstart")
-    parser.add_argument("--sequential", type=int, default=2000)
-    parser.add_argument("--pipelined", type=int, default=20000)
+    parser.add_argument("--sequential", type=int, default=1000)
+    parser.add_argument("--pipelined", type=int, default=5000)
     parser.add_argument("--backend", choices=["asyncio", "trio", "both"], default="both")
     parser.add_argument("--json", action="store_true", help="print raw JSON")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
