@@ -236,11 +236,11 @@ def _resolve_fixed(wall: _dt.datetime, zone: _dt.tzinfo) -> int:
     time (PEP 495: in a gap ``fold=0`` uses the offset before the transition, ``fold=1`` after).
     """
     base = _naive_micros(wall)
+    offset_after_jump = _offset_micros(wall, zone, 1)
     before = base - _offset_micros(wall, zone, 0)
-    after = base - _offset_micros(wall, zone, 1)
+    after = base - offset_after_jump
     if before <= after:  # the same instant, or the fold where fold=0 comes first
         return before
-    offset_after_jump = _offset_micros(wall, zone, 1)
     low, high = after, before  # the transition lies in (low, high]
     while high - low > 1:
         middle = (low + high) // 2
