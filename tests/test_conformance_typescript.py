@@ -1,0 +1,159 @@
+"""The official TypeScript SDK must be able to use our local server.
+
+If the official client cannot use :class:`~spacetime_sched.testing.LocalServer`, the server is
+wrong. These tests start the server in-process with the quickstart module, run
+``tests/conformance/conformance.mjs`` (npm package ``spacetimedb``, code-generated-style
+bindings) against it in a Node subprocess, and check both sides: what the SDK decoded (the JSON
+summary it prints) and what the server stored.
+
+Set-up: ``npm ci --prefix tests/conformance`` (nox does it). Without Node or the SDK the tests
+skip, except when ``CI`` is set: there they fail, because CI must run them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from spacetime_sched import Identity, ScheduleAt, TimeDuration, Timestamp
+from spacetime_sched.testing import LocalServer, example_module
+
+pytestmark = pytest.mark.conformance
+
+CONFORMANCE_DIR = Path(__file__).parent / "conformance"
+SCRIPT = CONFORMANCE_DIR / "conformance.mjs"
+SDK_PACKAGE = CONFORMANCE_DIR / "node_modules" / "spacetimedb" / "package.json"
+DATABASE = "quickstart"
+
+# The values conformance.mjs sends (kept in step with the script's constants).
+AT_MICROS = 1_735_689_600_123_456
+BEFORE_EPOCH_MICROS = -86_400_000_001
+SCHEDULE_TIME_MICROS = 4_102_444_800_000_001
+SCHEDULE_INTERVAL_MICROS = 90_061_000_001
+LONG_NAME = "Grace Brewster Murray Hopper " * 100
+
+GZIP_TAG, NO_COMPRESSION_TAG = "2", "0"
+
+
+def _unavailable(reason: str) -> None:
+    reason = f"TypeScript SDK conformance cannot run: {reason}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, and CI must run the conformance tests)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    """The ``node`` executable, once the SDK is installed; otherwise skip (fail under CI)."""
+    node = shutil.which("node")
+    if node is None:
+        _unavailable("`node` is not on PATH (Node 20+ is needed)")
+    assert node is not None
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
+    major = int(re.match(r"v(\d+)", version.stdout.strip()).group(1))  # type: ignore[union-attr]
+    if major < 20:
+        _unavailable(f"Node {version.stdout.strip()} is too old; the SDK needs Node 20+")
+    if not SDK_PACKAGE.exists():
+        _unavailable("the SDK is not installed; run `npm ci --prefix tests/conformance`")
+    return node
+
+
+async def run_conformance(node: str, uri: str, *, compression: str) -> dict[str, Any]:
+    """Run conformance.mjs against ``uri``; return its JSON summary, or fail with its story."""
+    command = [node, str(SCRIPT), uri, DATABASE, f"--compression={compression}"]
+    with anyio.fail_after(40):
+        done = await anyio.run_process(command, check=False, cwd=CONFORMANCE_DIR)
+    stdout, stderr = done.stdout.decode(), done.stderr.decode()
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        pytest.fail(f"conformance.mjs printed no summary (exit {done.returncode}):\n{stderr}")
+    summary: dict[str, Any] = json.loads(lines[-1])
+    if done.returncode != 0 or not summary.get("ok"):
+        pytest.fail(
+            f"the TypeScript SDK failed against LocalServer at stage {summary.get('stage')!r}:\n"
+            f"  {summary.get('error')}\n"
+            f"observed: {json.dumps(summary.get('observed'), indent=2)}\n"
+            f"stderr:\n{stderr}"
+        )
+    return summary
+
+
+@pytest.mark.anyio  # explicit: parametrized coroutine tests need the marker at collection
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+async def test_typescript_sdk_connects_calls_and_subscribes(node: str, compression: str) -> None:
+    async with LocalServer(example_module.make_module(), database=DATABASE) as server:
+        summary = await run_conformance(node, server.uri, compression=compression)
+        stored = {
+            table: server.host.table(table).rows()
+            for table in ("person", "event", "tick_schedule", "tick_log")
+        }
+
+    seen = summary["observed"]
+    caller = Identity.from_hex(seen["identity"])
+
+    # Connection: an identity and a token arrive in InitialConnection, over v3 or v2.
+    assert seen["token_received"] is True
+    assert seen["protocol"] in {"v3.bsatn.spacetimedb", "v2.bsatn.spacetimedb"}
+    assert seen["ws_offered_protocols"] == ["v3.bsatn.spacetimedb", "v2.bsatn.spacetimedb"]
+    assert f"compression={compression.capitalize()}" in seen["ws_urls"][0]
+    # The reconnect with the saved token went through POST /v1/identity/websocket-token.
+    assert "token=%3Credacted%3E" in seen["ws_urls"][1]
+    assert seen["reconnect_same_identity"] is True
+
+    # Compression: "none" means every frame is tagged 0; gzip is used for big frames.
+    tags = seen["server_frame_compression_tags"]
+    if compression == "none":
+        assert set(tags) == {NO_COMPRESSION_TAG}
+    else:
+        assert tags.get(GZIP_TAG, 0) >= 1, f"no gzip frame although one frame was > 1 KiB: {tags}"
+
+    # Reducers: Ok resolves, Err rejects with the reducer's message.
+    assert seen["reducers"] == {
+        "record_event_time": "ok",
+        "record_event_interval": "ok",
+        "add_person": "ok",
+        "add": "ok",
+        "fail": {"rejected": "SenderError", "message": "boom: ✗"},
+    }
+
+    # The subscription's rows, as the SDK decoded them (bigints arrive as strings).
+    events = {e["name"]: e for e in seen["subscribed"]["event"]}
+    assert events["time ✓"]["at"] == str(AT_MICROS)
+    assert events["time ✓"]["schedule"] == {"Time": str(SCHEDULE_TIME_MICROS)}
+    assert events["interval ✓"]["at"] == str(BEFORE_EPOCH_MICROS)
+    assert events["interval ✓"]["schedule"] == {"Interval": str(SCHEDULE_INTERVAL_MICROS)}
+    assert {e["sender"] for e in events.values()} == {seen["identity"]}
+    assert [p["name"] for p in seen["subscribed"]["person"]] == ["Ada Lovelace"]
+    assert "no_such_table" in seen["subscription_error"]
+
+    # Live updates and scheduling.
+    live = seen["live"]
+    assert live["own_insert_in_reducer_result"] is True
+    assert live["interval_ticks_before_cancel"] >= 2
+    assert seen["unsubscribed_rows_dropped"] is True
+
+    # The server's side of the same story.
+    stored_events = {row["name"]: row for row in stored["event"]}
+    assert stored_events["time ✓"]["at"] == Timestamp(AT_MICROS)
+    assert stored_events["time ✓"]["schedule"] == ScheduleAt.Time(Timestamp(SCHEDULE_TIME_MICROS))
+    assert stored_events["interval ✓"]["at"] == Timestamp(BEFORE_EPOCH_MICROS)
+    assert stored_events["interval ✓"]["schedule"] == ScheduleAt.Interval(
+        TimeDuration(SCHEDULE_INTERVAL_MICROS)
+    )
+    assert {row["sender"] for row in stored["event"]} == {caller}
+    assert sorted(row["name"] for row in stored["person"]) == sorted(
+        ["Ada Lovelace", "Grace Hopper", LONG_NAME]
+    )
+    past_ticks = [row for row in stored["tick_log"] if row["label"] == "past tick"]
+    assert [row["scheduled_id"] for row in past_ticks] == [int(live["past_tick"]["scheduled_id"])]
+    assert past_ticks[0]["fired_at"] == Timestamp(int(live["past_tick"]["fired_at"]))
+    # The one-shot row deleted itself after firing; the repeating one was cancelled.
+    assert stored["tick_schedule"] == []
