@@ -212,3 +212,11 @@ def test_time_values_round_trip_through_the_special_types() -> None:
     assert sats.encode(sats.SCHEDULE_AT, every).hex() == "0040420f0000000000"
     assert sats.encode(sats.SCHEDULE_AT, ScheduleAt.Time(Timestamp(0))).hex() == "01" + "00" * 8
     assert sats.decode(sats.SCHEDULE_AT, bytes.fromhex("0040420f0000000000")) == every
+
+
+def test_an_array_of_a_ref_to_u8_is_still_bytes() -> None:
+    space = sats.Typespace([sats.U8])
+    ty = sats.array(sats.RefType(0))
+    assert sats.decode(ty, sats.encode(ty, b"ab", space), space) == b"ab"
+    assert sats.to_json(ty, b"ab", space) == "6162"
+    assert sats.from_json(ty, "6162", space) == b"ab"

@@ -849,7 +849,7 @@ class _Compiler:
             return _primitive_node(ty)  # type: ignore[arg-type]
         if t is ArrayType:
             elem = ty.elem  # type: ignore[attr-defined]
-            if elem == _U8:
+            if _is_u8(elem, self.typespace):
                 return _bytes_node()
             return _array_node(self.node(elem))
         kind = special_kind(ty, self.typespace)
@@ -915,6 +915,16 @@ def _forward(cell: list[Node]) -> Node:
 
 
 _U8: Final = PrimitiveType("U8")
+
+
+def _is_u8(ty: AlgebraicType, typespace: Typespace | None) -> bool:
+    """``Array<U8>`` is a byte string, also when its element is a ref to U8."""
+    if type(ty) is RefType and typespace is not None:
+        try:
+            ty = resolve(ty, typespace)
+        except SatsError:
+            return False  # compiling the element reports the bad ref
+    return ty == _U8
 
 
 def compile_node(ty: AlgebraicType, typespace: Typespace | None) -> Node:

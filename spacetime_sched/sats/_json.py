@@ -467,7 +467,7 @@ class _Compiler:
         if isinstance(ty, PrimitiveType):
             return _primitive_node(ty)
         if isinstance(ty, ArrayType):
-            if ty.elem == _U8:
+            if _is_u8(ty.elem, self.typespace):
                 return _bytes_node()
             return _array_node(self.node(ty.elem))
         kind = special_kind(ty, self.typespace)
@@ -516,6 +516,18 @@ def _forward(cell: list[JsonNode]) -> JsonNode:
 
 
 _U8: Final = PrimitiveType("U8")
+
+
+def _is_u8(ty: AlgebraicType, typespace: Typespace | None) -> bool:
+    """``Array<U8>`` is a byte string, also when its element is a ref to U8."""
+    if type(ty) is RefType and typespace is not None:
+        try:
+            ty = resolve(ty, typespace)
+        except SatsError:
+            return False  # compiling the element reports the bad ref
+    return ty == _U8
+
+
 _SPECIAL_NODES: Final[dict[str, Callable[[], JsonNode]]] = {
     "timestamp": _timestamp_node,
     "time_duration": _time_duration_node,
