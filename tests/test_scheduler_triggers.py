@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spacetime_sched._errors import InvalidScheduleError, NaiveDatetimeError, SchedulerError
-from spacetime_sched._time import I64_MAX, ScheduleAt, TimeDuration, Timestamp
+from spacetime_sched._time import I64_MAX, I64_MIN, ScheduleAt, TimeDuration, Timestamp
 from spacetime_sched.scheduler._triggers import (
     CronTrigger,
     DailyTrigger,
@@ -249,6 +249,11 @@ def test_cron_far_ahead_and_beyond_the_calendar() -> None:
     # ... but past the years a datetime can hold (1..9999) nothing fires any more.
     assert CronTrigger("0 0 1 1 *").next_fire(Timestamp(I64_MAX)) is None
     assert DailyTrigger(0, 0).next_fire(T("9999-12-31T12:00:00Z")) is None
+    # Before the year 1 the first fires are in the year 1.
+    assert DailyTrigger(0, 0).next_fire(Timestamp(I64_MIN)) == T("0001-01-01T00:00:00Z")
+    hourly = CronTrigger("0 * * * *", "America/New_York").next_fire(Timestamp(I64_MIN))
+    assert hourly is not None
+    assert hourly.to_iso().startswith("0001-01-02T")
 
 
 # --- protocol, persistence, descriptions -------------------------------------------------------

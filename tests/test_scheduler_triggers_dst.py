@@ -18,6 +18,7 @@ minute in UTC and reads the wall clock, in zones with unusual transitions too.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -237,19 +238,20 @@ def oracle(expression: str, zone_name: str, start: Timestamp, minutes: int) -> l
     out: list[Timestamp] = []
     seen: set[dt.datetime] = set()
     previous_wall: dt.datetime | None = None
+    one_minute = dt.timedelta(minutes=1)
+    utc = start.to_datetime()
     for i in range(minutes):
-        instant = Timestamp(start.micros_since_epoch + i * MINUTE)
-        wall = instant.to_datetime(zone).replace(tzinfo=None)
+        wall = (utc + i * one_minute).astimezone(zone).replace(tzinfo=None)
         due = wall in matching
         if fixed:
             due = due and wall not in seen  # a repeated fixed time runs at its first occurrence
-            if previous_wall is not None and wall - previous_wall > dt.timedelta(minutes=1):
-                skipped = previous_wall + dt.timedelta(minutes=1)
+            if previous_wall is not None and wall - previous_wall > one_minute:
+                skipped = previous_wall + one_minute
                 while skipped < wall:  # fixed times in the gap run right after the jump
                     due = due or skipped in matching
-                    skipped += dt.timedelta(minutes=1)
+                    skipped += one_minute
         if due:
-            out.append(instant)
+            out.append(Timestamp(start.micros_since_epoch + i * MINUTE))
         seen.add(wall)
         previous_wall = wall
     return out
@@ -343,3 +345,30 @@ def test_daily_fires_within_a_day_and_at_most_once_per_local_date(
     assert (first - after).micros <= 26 * 60 * MINUTE
     local_first, local_second = first.to_datetime(zone), second.to_datetime(zone)
     assert local_second.date() > local_first.date()
+
+
+@functools.cache
+def oracle_fires(expression: str, zone: str, around: str) -> tuple[int, ...]:
+    """Oracle fires from 9 h before to 34 h after a transition (µs), warmed up 3 h earlier."""
+    start = T(around).micros_since_epoch - 12 * 60 * MINUTE
+    fires = oracle(expression, zone, Timestamp(start), (12 + 34) * 60)
+    return tuple(
+        t.micros_since_epoch for t in fires if t.micros_since_epoch > start + 3 * 60 * MINUTE
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    case=st.sampled_from(ZONES),
+    expression=st.sampled_from(EXPRESSIONS),
+    # Any microsecond from 9 h before the transition to 9 h after it, including instants in
+    # the second pass of a fold and just before or after a jump.
+    offset=st.integers(-9 * 60 * MINUTE, 9 * 60 * MINUTE),
+)
+def test_cron_next_fire_from_any_instant_matches_the_oracle(
+    case: tuple[str, str], expression: str, offset: int
+) -> None:
+    zone, around = case
+    after = T(around).micros_since_epoch + offset
+    expected = next(t for t in oracle_fires(expression, zone, around) if t > after)
+    assert CronTrigger(expression, zone).next_fire(Timestamp(after)) == Timestamp(expected)

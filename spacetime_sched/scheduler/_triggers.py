@@ -289,11 +289,17 @@ def _fall_back_ahead(after: int, zone: _dt.tzinfo) -> tuple[int, int] | None:
     return high, _offset_at(high, zone)
 
 
+#: A day into year 1, so that local times in any zone are still representable datetimes.
+_EARLIEST_MICROS: Final = _aware_micros(_dt.datetime(1, 1, 2, tzinfo=_UTC))
+
+
 def _local(after: Timestamp, zone: _dt.tzinfo) -> _dt.datetime | None:
-    """``after`` as an aware local datetime (with the right ``fold``), or None when it lies
-    outside datetime's years 1..9999 (no wall-clock trigger fires out there)."""
+    """``after`` as an aware local datetime (with the right ``fold``), or None past the year
+    9999 (no wall-clock trigger fires out there). Instants before the year 1 are moved up to
+    it: nothing can fire earlier, so the first fire after that is the answer."""
+    micros = max(after.micros_since_epoch, _EARLIEST_MICROS)
     try:
-        return (_EPOCH_UTC + _dt.timedelta(microseconds=after.micros_since_epoch)).astimezone(zone)
+        return (_EPOCH_UTC + _dt.timedelta(microseconds=micros)).astimezone(zone)
     except OverflowError:
         return None
 
@@ -552,7 +558,7 @@ class CronTrigger:
         local = _local(after, self.timezone)
         if local is None:
             return None
-        threshold = after.micros_since_epoch
+        threshold = max(after.micros_since_epoch, _EARLIEST_MICROS)  # as _local moved it
         try:
             if self._fixed_time:
                 return self._next_fixed(local, threshold)
