@@ -41,6 +41,7 @@ SCHEDULE_INTERVAL_MICROS = 90_061_000_001
 LONG_NAME = "Grace Brewster Murray Hopper " * 100
 
 GZIP_TAG, NO_COMPRESSION_TAG = "2", "0"
+V2, V3 = "v2.bsatn.spacetimedb", "v3.bsatn.spacetimedb"
 
 
 def _unavailable(reason: str) -> None:
@@ -66,9 +67,13 @@ def node() -> str:
     return node
 
 
-async def run_conformance(node: str, uri: str, *, compression: str) -> dict[str, Any]:
+async def run_conformance(
+    node: str, uri: str, *, compression: str, protocols: str | None = None
+) -> dict[str, Any]:
     """Run conformance.mjs against ``uri``; return its JSON summary, or fail with its story."""
     command = [node, str(SCRIPT), uri, DATABASE, f"--compression={compression}"]
+    if protocols is not None:
+        command.append(f"--protocols={protocols}")
     with anyio.fail_after(40):
         done = await anyio.run_process(command, check=False, cwd=CONFORMANCE_DIR)
     stdout, stderr = done.stdout.decode(), done.stderr.decode()
@@ -87,10 +92,22 @@ async def run_conformance(node: str, uri: str, *, compression: str) -> dict[str,
 
 
 @pytest.mark.anyio  # explicit: parametrized coroutine tests need the marker at collection
-@pytest.mark.parametrize("compression", ["gzip", "none"])
-async def test_typescript_sdk_connects_calls_and_subscribes(node: str, compression: str) -> None:
+@pytest.mark.parametrize(
+    ("compression", "protocols", "negotiated"),
+    [
+        # What an application gets by default: gzip, and v3 (the server's preference).
+        pytest.param("gzip", None, V3, id="gzip-v3"),
+        # The SDK's v2 code path, as against a server that picks v2; and no compression.
+        pytest.param("none", "v2", V2, id="none-v2"),
+    ],
+)
+async def test_typescript_sdk_connects_calls_and_subscribes(
+    node: str, compression: str, protocols: str | None, negotiated: str
+) -> None:
     async with LocalServer(example_module.make_module(), database=DATABASE) as server:
-        summary = await run_conformance(node, server.uri, compression=compression)
+        summary = await run_conformance(
+            node, server.uri, compression=compression, protocols=protocols
+        )
         stored = {
             table: server.host.table(table).rows()
             for table in ("person", "event", "tick_schedule", "tick_log")
@@ -99,13 +116,14 @@ async def test_typescript_sdk_connects_calls_and_subscribes(node: str, compressi
     seen = summary["observed"]
     caller = Identity.from_hex(seen["identity"])
 
-    # Connection: an identity and a token arrive in InitialConnection, over v3 or v2.
+    # Connection: an identity and a token arrive in InitialConnection.
     assert seen["token_received"] is True
-    assert seen["protocol"] in {"v3.bsatn.spacetimedb", "v2.bsatn.spacetimedb"}
-    assert seen["ws_offered_protocols"] == ["v3.bsatn.spacetimedb", "v2.bsatn.spacetimedb"]
+    assert seen["ws_offered_protocols"] == [V3, V2]
+    assert seen["protocol"] == negotiated
     assert f"compression={compression.capitalize()}" in seen["ws_urls"][0]
     # The reconnect with the saved token went through POST /v1/identity/websocket-token.
     assert "token=%3Credacted%3E" in seen["ws_urls"][1]
+    assert "confirmed=true" in seen["ws_urls"][1]
     assert seen["reconnect_same_identity"] is True
 
     # Compression: "none" means every frame is tagged 0; gzip is used for big frames.

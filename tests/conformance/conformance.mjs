@@ -2,7 +2,11 @@
 // Conformance check: drive the official SpacetimeDB TypeScript SDK (npm `spacetimedb`)
 // against a server running the quickstart module, the way an application would.
 //
-//   node conformance.mjs <uri> <database> [--compression=gzip|none|brotli] [--timeout-ms=20000]
+//   node conformance.mjs <uri> <database> [--compression=gzip|none|brotli]
+//                        [--protocols=v3,v2] [--timeout-ms=20000]
+//
+// --protocols limits the subprotocols offered on the wire (default: what the SDK offers, v3
+// then v2); `--protocols=v2` runs the SDK's v2 code path, as against a server that picks v2.
 //
 // On success prints ONE JSON line (`"ok": true`) describing what the SDK observed and
 // exits 0. On any failure prints one JSON line with `"ok": false`, the stage that failed
@@ -34,7 +38,8 @@ function parseArgs(argv) {
   );
   if (positional.length !== 2) {
     process.stderr.write(
-      "usage: node conformance.mjs <uri> <database> [--compression=gzip|none|brotli] [--timeout-ms=N]\n",
+      "usage: node conformance.mjs <uri> <database> [--compression=gzip|none|brotli] " +
+        "[--protocols=v3,v2] [--timeout-ms=N]\n",
     );
     process.exit(64);
   }
@@ -42,6 +47,7 @@ function parseArgs(argv) {
     uri: positional[0],
     database: positional[1],
     compression: options.compression ?? "gzip",
+    protocols: options.protocols?.split(",").map((v) => `${v}.bsatn.spacetimedb`),
     timeoutMs: Number(options["timeout-ms"] ?? 20000),
   };
 }
@@ -52,15 +58,18 @@ let stage = "start";
 
 // The SDK takes the global WebSocket when there is one (Node 20 has none, so it would load
 // undici's). Installing a subclass lets us watch the transport without touching the SDK:
-// the URL it dialled and the compression tag byte of every server frame.
+// the URL it dialled and the compression tag byte of every server frame; and, with
+// --protocols, narrow the subprotocols it offers.
 const frameTags = {};
 globalThis.WebSocket = class TappedWebSocket extends UndiciWebSocket {
   constructor(url, protocols) {
-    super(url, protocols);
+    const offered = args.protocols ? protocols.filter((p) => args.protocols.includes(p)) : protocols;
+    super(url, offered);
     const dialled = new URL(url);
     if (dialled.searchParams.has("token")) dialled.searchParams.set("token", "<redacted>");
     (observed.ws_urls ??= []).push(`${dialled.pathname}${dialled.search}`);
     observed.ws_offered_protocols = protocols;
+    observed.ws_sent_protocols = offered;
     this.addEventListener("message", (event) => {
       const tag = new Uint8Array(event.data)[0];
       frameTags[tag] = (frameTags[tag] ?? 0) + 1;
@@ -338,8 +347,8 @@ async function main() {
   // --- disconnect, then reconnect with the saved token (same identity) -------------------
   conn.disconnect();
   await step("disconnect (onDisconnect)", () => disconnected);
-  const again = await step("reconnect with the saved token", () =>
-    connect(args.uri, args.database, { compression: args.compression, token }),
+  const again = await step("reconnect with the saved token and confirmed reads", () =>
+    connect(args.uri, args.database, { compression: args.compression, token, confirmed: true }),
   );
   expect(
     again.identity.isEqual(identity),

@@ -37,7 +37,7 @@ export function waitFor(subscribe, predicate) {
  * resolves (with the error, if any) when the connection closes. Rejects with the SDK's
  * error on `onConnectError`.
  */
-export function connect(uri, database, { compression = "gzip", token } = {}) {
+export function connect(uri, database, { compression = "gzip", token, confirmed } = {}) {
   let onDisconnected;
   const disconnected = new Promise((resolve) => {
     onDisconnected = resolve;
@@ -51,6 +51,7 @@ export function connect(uri, database, { compression = "gzip", token } = {}) {
       .onConnectError((_ctx, error) => reject(error))
       .onDisconnect((_ctx, error) => onDisconnected(error ?? null));
     if (token !== undefined) builder = builder.withToken(token);
+    if (confirmed !== undefined) builder = builder.withConfirmedReads(confirmed);
     builder.build();
   });
 }
