@@ -44,7 +44,7 @@ from .scheduler import ReducerScheduler, ScheduleResult, ScheduleStatus
 __all__ = ["DemoCheck", "DemoReport", "main", "run_demo"]
 
 DEFAULT_DATABASE: Final = "quickstart"
-DEFAULT_DURATION: Final = 6.0
+DEFAULT_DURATION: Final = 5.0
 #: Below this the repeating schedules cannot run often enough for the checks to mean anything.
 MIN_DURATION: Final = 3.0
 NEW_YORK: Final = "America/New_York"
@@ -136,7 +136,8 @@ async def run_demo(
             await demo.run()
     except (SpacetimeSchedError, OSError, ImportError) as exc:
         demo.error = f"{type(exc).__name__}: {exc}"
-        demo.say(f"\nThe demo could not finish: {demo.error}")
+        demo.say("")
+        demo.say(f"The demo could not finish: {demo.error}")
     return demo.report()
 
 
@@ -203,7 +204,8 @@ class _Demo:
         self.out(f"  [{anyio.current_time() - self.t0:5.2f}s] {line}")
 
     def section(self, title: str) -> None:
-        self.out(f"\n== {title} ==")
+        self.out("")
+        self.out(f"== {title} ==")
 
     def check(self, name: str, passed: bool, detail: str) -> None:
         self.checks.append(DemoCheck(name, passed, detail))
@@ -404,7 +406,7 @@ class _Demo:
                 )
             self.server_ids[label] = new[0]["scheduled_id"]
             self.say(
-                f"  schedule_tick({label!r}, {at!r}) -> tick_schedule row "
+                f"  schedule_tick({label!r}, {_describe(at)}) -> tick_schedule row "
                 f"scheduled_id={new[0]['scheduled_id']}"
             )
 
@@ -504,7 +506,7 @@ class _Demo:
             and all(isinstance(e, ReducerError) and e.message == "card declined" for e in errors)
             and failing is not None
             and failing.status is ScheduleStatus.FAILED,
-            f"{len(attempts)} attempts, errors {[str(e) for e in errors]}",
+            f"{len(attempts)} attempts, errors: {'; '.join(sorted({str(e) for e in errors}))}",
         )
         recorded = [row for row in self.events if row["name"] in (_ONE_SHOT, _INTERVAL)]
         self.check(
@@ -545,7 +547,7 @@ class _Demo:
         self.check(
             "fires started on time",
             p99 is not None and p99 <= TimeDuration.from_seconds(1),
-            f"lateness p99 {p99}",
+            f"lateness p99 {'-' if p99 is None else p99.format_human_readable()}",
         )
 
         self.section("Checks")
@@ -553,10 +555,20 @@ class _Demo:
             self.say(f"  [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
         elapsed = anyio.current_time() - self.t0
         failed = [c for c in self.checks if not c.passed]
+        self.say("")
         if failed:
-            self.say(f"\ndemo FAILED: {len(failed)} of {len(self.checks)} checks did not hold")
+            self.say(f"demo FAILED: {len(failed)} of {len(self.checks)} checks did not hold")
         else:
-            self.say(f"\ndemo OK: all {len(self.checks)} checks passed in {elapsed:.1f} s")
+            self.say(f"demo OK: all {len(self.checks)} checks passed in {elapsed:.1f} s")
+
+
+def _describe(at: ScheduleAt) -> str:
+    match at:
+        case ScheduleAt.Interval(every):
+            return f"ScheduleAt.Interval({every.format_human_readable()})"
+        case ScheduleAt.Time(when):
+            return f"ScheduleAt.Time({_clock(when)})"
+    return repr(at)
 
 
 def _next_fires(trigger: Any, after: Timestamp, count: int) -> list[Timestamp]:
@@ -642,7 +654,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.backend == "trio" and importlib.util.find_spec("trio") is None:
         parser.error("--backend trio needs trio installed (pip install trio)")
-    demo = functools.partial(run_demo, duration=args.duration, uri=args.uri, database=args.database)
+    demo = functools.partial(
+        run_demo,
+        duration=args.duration,
+        out=functools.partial(print, flush=True),  # show progress even through a pipe
+        uri=args.uri,
+        database=args.database,
+    )
     try:
         report = anyio.run(demo, backend=args.backend)
     except KeyboardInterrupt:
