@@ -106,13 +106,13 @@ def run_python(uri: str, backend: str, n_sequential: int, n_pipelined: int) -> d
     return result
 
 
-def run_typescript(uri: str, n_sequential: int, n_pipelined: int) -> dict[str, Any]:
+def run_typescript(uri: str, n_sequential: int, n_pipelined: int, *extra: str) -> dict[str, Any]:
     node = shutil.which("node")
     if node is None or not SDK_PACKAGE.exists():
         return {"skipped": "needs node and `npm ci --prefix tests/conformance`"}
     # No compression, like the Python client's benchmark: every frame here is tiny anyway.
     command = [node, str(TS_BENCH), uri, DATABASE, str(n_sequential), str(n_pipelined)]
-    command.append("--compression=none")
+    command += ["--compression=none", *extra]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
     if done.returncode != 0:
         return {"skipped": f"bench_client_ts.mjs failed: {done.stderr.strip()[-500:]}"}
@@ -167,7 +167,10 @@ def main() -> None:
             for client, runtime, backend in rows
         ]
         ts = run_typescript(uri, args.sequential, args.pipelined)
-        results.append(("spacetimedb (TS SDK)", f"Node {ts.get('node', '?')}", ts))
+        results.append(("spacetimedb (TS SDK)", f"Node {ts.get('node', '?')}, v3", ts))
+        # The SDK batches calls into one v3 frame; offering only v2 isolates that effect.
+        ts2 = run_typescript(uri, args.sequential, args.pipelined, "--protocols=v2")
+        results.append(("spacetimedb (TS SDK)", f"Node {ts2.get('node', '?')}, v2 only", ts2))
 
     print(
         f"add(1, 2) against one LocalServer on loopback; {args.sequential} sequential calls, "

@@ -3,15 +3,16 @@
 // spacetime_sched's Python client (benchmarks/bench_client.py) against the same server.
 //
 //   node benchmarks/bench_client_ts.mjs <uri> <database> <n_sequential> <n_pipelined>
-//       [--in-flight=1000] [--compression=gzip|none]
+//       [--in-flight=1000] [--compression=gzip|none] [--protocols=v2]
 //
 // Calls the quickstart module's `add(1, 2)` reducer:
 //   * sequential: await each call before the next (round-trip latency bound);
 //   * pipelined: keep up to --in-flight calls outstanding (throughput bound).
-// Prints one JSON line. Needs `npm ci --prefix tests/conformance` first.
+// --protocols=v2 offers only v2 on the wire (the SDK offers v3 then v2, and v3 lets it batch
+// many calls into one frame). Prints one JSON line. Needs `npm ci --prefix tests/conformance`.
 
 import { readFileSync } from "node:fs";
-import { connect, toJson, within } from "../tests/conformance/connect.mjs";
+import { connect, offerOnlyProtocols, toJson, within } from "../tests/conformance/connect.mjs";
 
 const WARMUP_CALLS = 50;
 
@@ -23,7 +24,7 @@ function parseArgs(argv) {
   if (positional.length !== 4) {
     process.stderr.write(
       "usage: node bench_client_ts.mjs <uri> <database> <n_sequential> <n_pipelined> " +
-        "[--in-flight=1000] [--compression=gzip|none]\n",
+        "[--in-flight=1000] [--compression=gzip|none] [--protocols=v2]\n",
     );
     process.exit(64);
   }
@@ -34,6 +35,7 @@ function parseArgs(argv) {
     nPipelined: Number(positional[3]),
     inFlight: Number(options["in-flight"] ?? 1000),
     compression: options.compression ?? "gzip",
+    protocols: options.protocols?.split(",").map((v) => `${v}.bsatn.spacetimedb`),
   };
 }
 
@@ -79,6 +81,7 @@ async function pipelined(conn, n, inFlight) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  if (args.protocols) offerOnlyProtocols(args.protocols);
   const sdkPackage = new URL("../tests/conformance/node_modules/spacetimedb/package.json", import.meta.url);
   const sdkVersion = JSON.parse(readFileSync(sdkPackage, "utf8")).version;
 

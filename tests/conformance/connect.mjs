@@ -3,6 +3,7 @@
 // callbacks into promises with deadlines that say what was being waited for.
 
 import { setGlobalLogLevel } from "spacetimedb";
+import { WebSocket as UndiciWebSocket } from "undici";
 import { DbConnection } from "./module_bindings/index.mjs";
 
 // The SDK logs "Connecting..." at info level on stdout; our stdout carries JSON only.
@@ -54,6 +55,20 @@ export function connect(uri, database, { compression = "gzip", token, confirmed 
     if (confirmed !== undefined) builder = builder.withConfirmedReads(confirmed);
     builder.build();
   });
+}
+
+/**
+ * Make the SDK offer only `protocols` (e.g. `["v2.bsatn.spacetimedb"]`) on the wire.
+ *
+ * Node 20 has no global WebSocket, so the SDK loads undici's; a global subclass that narrows
+ * the offered subprotocols is picked up instead, with the SDK itself untouched.
+ */
+export function offerOnlyProtocols(protocols) {
+  globalThis.WebSocket = class NarrowedWebSocket extends UndiciWebSocket {
+    constructor(url, offered) {
+      super(url, offered.filter((p) => protocols.includes(p)));
+    }
+  };
 }
 
 /** JSON.stringify that writes bigints as decimal strings (SATS u64/i64 values are bigints). */
