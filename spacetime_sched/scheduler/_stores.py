@@ -26,7 +26,7 @@ import os
 import socket
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Protocol, TypeVar, runtime_checkable
@@ -41,6 +41,7 @@ from .._time import ScheduleAt, TimeDuration, Timestamp
 from ..sats._values import Some, SumValue
 
 __all__ = [
+    "BatchScheduleStore",
     "MemoryStore",
     "SQLiteStore",
     "ScheduleStore",
@@ -331,6 +332,27 @@ class ScheduleStore(Protocol):
     ) -> None: ...
 
 
+@runtime_checkable
+class BatchScheduleStore(ScheduleStore, Protocol):
+    """A store that can also write and claim many at once (one transaction, one thread hop).
+
+    Optional: the engine may use these when ``isinstance(store, BatchScheduleStore)``.
+    Both built-in stores implement it.
+    """
+
+    async def save_many(self, records: Iterable[StoredSchedule]) -> None:
+        """:meth:`~ScheduleStore.save` each record, all or none."""
+        ...
+
+    async def delete_many(self, schedule_ids: Iterable[str]) -> None:
+        """:meth:`~ScheduleStore.delete` each id, all or none."""
+        ...
+
+    async def claim_fires(self, fires: Iterable[tuple[str, Timestamp]], owner: str) -> list[bool]:
+        """:meth:`~ScheduleStore.claim_fire` for each (schedule id, fire time), in order."""
+        ...
+
+
 class _StoreBase:
     """Async context manager support and the report of unreadable records."""
 
@@ -400,12 +422,32 @@ class MemoryStore(_StoreBase):
             raise TypeError(f"save: expected StoredSchedule, got {type(record).__name__}")
         self._records[record.id] = record
 
+    async def save_many(self, records: Iterable[StoredSchedule]) -> None:
+        self._check_open()
+        batch = list(records)
+        for record in batch:
+            if not isinstance(record, StoredSchedule):
+                raise TypeError(f"save_many: expected StoredSchedule, got {type(record).__name__}")
+        self._records.update((record.id, record) for record in batch)
+
     async def delete(self, schedule_id: str) -> None:
         self._check_open()
         self._records.pop(schedule_id, None)
 
+    async def delete_many(self, schedule_ids: Iterable[str]) -> None:
+        self._check_open()
+        for schedule_id in schedule_ids:
+            self._records.pop(schedule_id, None)
+
+    async def claim_fires(self, fires: Iterable[tuple[str, Timestamp]], owner: str) -> list[bool]:
+        self._check_open()
+        return [self._claim(schedule_id, fire_time, owner) for schedule_id, fire_time in fires]
+
     async def claim_fire(self, schedule_id: str, fire_time: Timestamp, owner: str) -> bool:
         self._check_open()
+        return self._claim(schedule_id, fire_time, owner)
+
+    def _claim(self, schedule_id: str, fire_time: Timestamp, owner: str) -> bool:
         key = (_check_schedule_id(schedule_id), fire_time.micros_since_epoch)
         if key in self._claims:
             return False
@@ -561,6 +603,21 @@ def _record_from_row(row: tuple[Any, ...]) -> StoredSchedule:
     )
 
 
+_R = TypeVar("_R")
+
+
+def _transaction(connection: sqlite3.Connection, work: Callable[[], _R]) -> _R:
+    """Run ``work`` in one write transaction (taking the write lock up front)."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        result = work()
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+    return result
+
+
 class SQLiteStore(_StoreBase):
     """Schedules and fire claims in a SQLite file, shared safely by several processes.
 
@@ -609,7 +666,7 @@ class SQLiteStore(_StoreBase):
             self._connection = self._open()
         try:
             return work(self._connection)
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             raise ScheduleStoreError(f"SQLiteStore({str(self.path)!r}): {exc}") from exc
 
     def _open(self) -> sqlite3.Connection:
@@ -675,32 +732,61 @@ class SQLiteStore(_StoreBase):
         return records
 
     async def save(self, record: StoredSchedule) -> None:
-        if not isinstance(record, StoredSchedule):
-            raise TypeError(f"save: expected StoredSchedule, got {type(record).__name__}")
-        values = _row_values(record, self.owner)  # encode here: bad args fail before any I/O
-        await self._run(lambda c: c.execute(_UPSERT, values))
+        await self.save_many((record,))
+
+    async def save_many(self, records: Iterable[StoredSchedule]) -> None:
+        rows = []
+        for record in records:
+            if not isinstance(record, StoredSchedule):
+                raise TypeError(f"save: expected StoredSchedule, got {type(record).__name__}")
+            rows.append(_row_values(record, self.owner))  # bad args fail before any I/O
+        if len(rows) == 1:  # one autocommit statement is already atomic
+            await self._run(lambda c: c.execute(_UPSERT, rows[0]))
+        elif rows:
+            await self._run(lambda c: _transaction(c, lambda: c.executemany(_UPSERT, rows)))
 
     async def delete(self, schedule_id: str) -> None:
-        sid = _check_schedule_id(schedule_id)
-        await self._run(lambda c: c.execute("DELETE FROM schedules WHERE id = ?", (sid,)))
+        await self.delete_many((schedule_id,))
+
+    async def delete_many(self, schedule_ids: Iterable[str]) -> None:
+        ids = [(_check_schedule_id(schedule_id),) for schedule_id in schedule_ids]
+        delete = "DELETE FROM schedules WHERE id = ?"
+        if len(ids) == 1:
+            await self._run(lambda c: c.execute(delete, ids[0]))
+        elif ids:
+            await self._run(lambda c: _transaction(c, lambda: c.executemany(delete, ids)))
 
     async def claim_fire(self, schedule_id: str, fire_time: Timestamp, owner: str) -> bool:
-        sid = _check_schedule_id(schedule_id)
-        fire = fire_time.micros_since_epoch
+        (won,) = await self.claim_fires(((schedule_id, fire_time),), owner)
+        return won
 
-        def claim(connection: sqlite3.Connection) -> bool:
-            cursor = connection.execute(
-                "INSERT OR IGNORE INTO fires (schedule_id, fire_micros, owner) VALUES (?, ?, ?)",
-                (sid, fire, owner),
-            )
-            won = cursor.rowcount == 1
-            if won:
-                self._claims_since_prune += 1
-                if self._claims_since_prune >= _PRUNE_EVERY:
-                    self._prune(connection, None)
+    async def claim_fires(self, fires: Iterable[tuple[str, Timestamp]], owner: str) -> list[bool]:
+        keys = [
+            (_check_schedule_id(schedule_id), fire_time.micros_since_epoch)
+            for schedule_id, fire_time in fires
+        ]
+
+        def claim_each(connection: sqlite3.Connection) -> list[bool]:
+            won = [
+                connection.execute(
+                    "INSERT OR IGNORE INTO fires (schedule_id, fire_micros, owner) "
+                    "VALUES (?, ?, ?)",
+                    (sid, fire, owner),
+                ).rowcount
+                == 1
+                for sid, fire in keys
+            ]
+            self._claims_since_prune += sum(won)
+            if self._claims_since_prune >= _PRUNE_EVERY:
+                self._prune(connection, None)
             return won
 
-        result: bool = await self._run(claim)
+        if not keys:
+            return []
+        if len(keys) == 1:  # one autocommit INSERT is already atomic
+            result: list[bool] = await self._run(claim_each)
+        else:
+            result = await self._run(lambda c: _transaction(c, lambda: claim_each(c)))
         return result
 
     async def claimed_by(self, schedule_id: str, fire_time: Timestamp) -> str | None:
