@@ -96,12 +96,16 @@ async def test_a_token_from_another_server_is_refused(http: httpx.AsyncClient) -
 
 async def test_the_same_secret_keeps_tokens_valid_across_servers() -> None:
     secret = b"s" * 32
-    async with LocalServer(example_module.module, secret=secret) as one:
-        async with httpx.AsyncClient(base_url=one.uri, verify=False) as client:
-            body = (await client.post("/v1/identity")).json()
-    async with LocalServer(example_module.module, secret=secret) as two:
-        async with httpx.AsyncClient(base_url=two.uri, verify=False) as client:
-            response = await client.get(f"{DB}/unstable/timestamp", headers=bearer(body["token"]))
+    async with (
+        LocalServer(example_module.module, secret=secret) as one,
+        httpx.AsyncClient(base_url=one.uri, verify=False) as client,
+    ):
+        body = (await client.post("/v1/identity")).json()
+    async with (
+        LocalServer(example_module.module, secret=secret) as two,
+        httpx.AsyncClient(base_url=two.uri, verify=False) as client,
+    ):
+        response = await client.get(f"{DB}/unstable/timestamp", headers=bearer(body["token"]))
     assert response.headers["spacetime-identity"] == body["identity"]
 
 
