@@ -39,7 +39,7 @@ from ._errors import ArgumentError, ReducerError, SpacetimeSchedError
 from ._identity import Identity
 from ._time import ScheduleAt, TimeDuration, Timestamp
 from .client import DbConnection
-from .scheduler import ReducerScheduler, ScheduleResult, ScheduleStatus
+from .scheduler import ReducerScheduler, ScheduledReducerCall, ScheduleResult, ScheduleStatus
 
 __all__ = ["DemoCheck", "DemoReport", "main", "run_demo"]
 
@@ -192,7 +192,7 @@ class _Demo:
         #: server schedule label -> scheduled_id (a row of tick_schedule)
         self.server_ids: dict[str, int] = {}
         #: the client schedules at the end, by label (filled by summarize)
-        self.scheduled: dict[str, Any] = {}
+        self.scheduled: dict[str, ScheduledReducerCall] = {}
 
     # --- narration ----------------------------------------------------------------------------
 
@@ -244,19 +244,24 @@ class _Demo:
             scheduler = conn.scheduler
             scheduler.add_execution_callback(self.on_execution)
             self.schedule_client_side(scheduler)
-            await self.schedule_server_side(conn)
+            try:
+                await self.schedule_server_side(conn)
 
-            self.section(f"Watching for {self.duration:g} s (rows arrive through the subscription)")
-            await anyio.sleep(self.duration)
+                self.section(
+                    f"Watching for {self.duration:g} s (rows arrive through the subscription)"
+                )
+                await anyio.sleep(self.duration)
 
-            self.section("Clean up")
-            for schedule in scheduler.list_schedules():
-                if scheduler.cancel_schedule(schedule.id):
-                    self.say(f"  cancelled client schedule {self.labels[schedule.id]!r}")
-            await self.cancel_server_interval(conn)
-            await scheduler.wait_idle()
-            self.stats = scheduler.get_execution_stats()
-            self.summarize(scheduler)
+                self.section("Clean up")
+                for schedule in scheduler.list_schedules():
+                    if scheduler.cancel_schedule(schedule.id):
+                        self.say(f"  cancelled client schedule {self.labels[schedule.id]!r}")
+                await self.cancel_server_interval(conn)
+                await scheduler.wait_idle()
+                self.stats = scheduler.get_execution_stats()
+                self.summarize(scheduler)
+            finally:
+                await self.cancel_leftover_server_schedules(conn)
         self.say("  connection closed; every task the demo started has ended")
         self.verify()
 
@@ -316,19 +321,23 @@ class _Demo:
         now = Timestamp.now()
         second = TimeDuration.from_seconds(1)
         once_at = now + second
-        self.labels[
-            scheduler.schedule_in_seconds(
-                "record_event", (_ONE_SHOT, once_at, ScheduleAt.Time(once_at)), 1.0
-            )
-        ] = _ONE_SHOT
-        self.say(f"  {_ONE_SHOT:13} record_event once, in 1 s (at {_clock(once_at)})")
+        one_shot = scheduler.schedule_in_seconds(
+            "record_event", (_ONE_SHOT, once_at, ScheduleAt.Time(once_at)), 1.0
+        )
+        self.labels[one_shot] = _ONE_SHOT
+        self.say(
+            f"  {_ONE_SHOT:13} record_event once, in 1 s "
+            f"(at {_clock(_next_run(scheduler, one_shot))})"
+        )
 
-        self.labels[
-            scheduler.schedule_at_interval(
-                "record_event", (_INTERVAL, now, ScheduleAt.Interval(second)), second
-            )
-        ] = _INTERVAL
-        self.say(f"  {_INTERVAL:13} record_event every 1 s, first at {_clock(now + second)}")
+        interval = scheduler.schedule_at_interval(
+            "record_event", (_INTERVAL, now, ScheduleAt.Interval(second)), second
+        )
+        self.labels[interval] = _INTERVAL
+        self.say(
+            f"  {_INTERVAL:13} record_event every 1 s, first at "
+            f"{_clock(_next_run(scheduler, interval))}"
+        )
 
         cron = scheduler.schedule_cron("add", (20, 22), "* * * * * *", timezone_info=NEW_YORK)
         self.labels[cron] = _CRON
@@ -363,8 +372,7 @@ class _Demo:
         """Print the daily schedule's next run and its runs on both sides of the next DST
         change in New York, where the same 09:00 moves by an hour in UTC."""
         s = scheduler.get_schedule(schedule_id)
-        nxt = s.next_run
-        assert nxt is not None
+        nxt = _next_run(scheduler, schedule_id)
         self.say(
             f"  {_DAILY:13} add_person('Grace Hopper') daily at 09:00 {NEW_YORK}; next run "
             f"{_local(nxt, NEW_YORK)} ({nxt.to_iso()[:16]}Z)"
@@ -414,12 +422,29 @@ class _Demo:
         scheduled_id = self.server_ids[_SERVER_INTERVAL]
         await conn.call_reducer_async("cancel_tick", scheduled_id)
         remaining = [r for r in conn.db["tick_schedule"] if r["scheduled_id"] == scheduled_id]
-        self.say(f"  cancel_tick({scheduled_id}): the server schedule row is gone")
+        gone = "is gone" if not remaining else "is STILL THERE"
+        self.say(f"  cancel_tick({scheduled_id}): the server's schedule row {gone}")
         self.check(
             "server interval cancelled",
             not remaining,
             f"tick_schedule rows left for scheduled_id {scheduled_id}: {len(remaining)}",
         )
+
+    async def cancel_leftover_server_schedules(self, conn: DbConnection) -> None:
+        """Leave no schedule of ours running on the server, even when the demo failed or was
+        interrupted (on a real SpacetimeDB it would otherwise tick forever)."""
+        ours = set(self.server_ids.values())
+        leftovers = [
+            r["scheduled_id"] for r in conn.db["tick_schedule"] if r["scheduled_id"] in ours
+        ]
+        with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+            for scheduled_id in leftovers:
+                try:
+                    await conn.call_reducer_async("cancel_tick", scheduled_id)
+                except SpacetimeSchedError as exc:  # the connection may be gone; say so
+                    self.say(f"  could not cancel server schedule {scheduled_id}: {exc}")
+                else:
+                    self.say(f"  cancelled leftover server schedule {scheduled_id}")
 
     def on_execution(self, result: ScheduleResult) -> None:
         """Scheduler execution callback: runs after every attempt of every client schedule."""
@@ -560,6 +585,13 @@ class _Demo:
             self.say(f"demo FAILED: {len(failed)} of {len(self.checks)} checks did not hold")
         else:
             self.say(f"demo OK: all {len(self.checks)} checks passed in {elapsed:.1f} s")
+
+
+def _next_run(scheduler: ReducerScheduler, schedule_id: str) -> Timestamp:
+    nxt = scheduler.get_schedule(schedule_id).next_run
+    if nxt is None:
+        raise SpacetimeSchedError(f"schedule {schedule_id!r} has no next run right after creation")
+    return nxt
 
 
 def _describe(at: ScheduleAt) -> str:
