@@ -30,6 +30,7 @@ pytestmark = pytest.mark.conformance
 
 CONFORMANCE_DIR = Path(__file__).parent / "conformance"
 SCRIPT = CONFORMANCE_DIR / "conformance.mjs"
+REFUSED_CALLS_SCRIPT = CONFORMANCE_DIR / "refused_calls.mjs"
 SDK_PACKAGE = CONFORMANCE_DIR / "node_modules" / "spacetimedb" / "package.json"
 DATABASE = "quickstart"
 
@@ -175,3 +176,31 @@ async def test_typescript_sdk_connects_calls_and_subscribes(
     assert past_ticks[0]["fired_at"] == Timestamp(int(live["past_tick"]["fired_at"]))
     # The one-shot row deleted itself after firing; the repeating one was cancelled.
     assert stored["tick_schedule"] == []
+
+
+async def test_typescript_sdk_is_refused_private_and_unknown_functions(node: str) -> None:
+    """Calls a 2.x server refuses reach the SDK as rejected promises, and change nothing.
+
+    In a 2.x module scheduled and lifecycle reducers are private: for any caller but the
+    database owner the real server answers ``InternalError("no such reducer")`` (scheduled) or
+    ``InternalError`` naming the lifecycle reducer (``module_host.rs``, ``call_reducer``).
+    """
+    async with LocalServer(example_module.make_module(), database=DATABASE) as server:
+        command = [node, str(REFUSED_CALLS_SCRIPT), server.uri, DATABASE]
+        with anyio.fail_after(30):
+            done = await anyio.run_process(command, check=False, cwd=CONFORMANCE_DIR)
+        assert done.returncode == 0, done.stderr.decode()
+        calls = json.loads(done.stdout.decode().splitlines()[-1])
+        fired_directly = server.host.table("tick_log").filter(label="called directly")
+
+    assert calls["scheduled_tick"].startswith("InternalError: "), calls["scheduled_tick"]
+    assert "no such reducer" in calls["scheduled_tick"]
+    assert fired_directly == []
+    for name in ("lifecycle_client_connected", "lifecycle_init"):
+        assert calls[name].startswith("InternalError: "), calls[name]
+    assert calls["unknown_reducer"].startswith("InternalError: ")
+    assert "no_such_reducer" in calls["unknown_reducer"]
+    assert calls["truncated_args"].startswith("InternalError: ")
+    # A procedure's InternalError rejects with the bare message string (SDK 2.10.1).
+    assert calls["unknown_procedure"].startswith("string: ")
+    assert "no_such_procedure" in calls["unknown_procedure"]
