@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import anyio
 import httpx
 import pytest
+from _server_support import V2, V3, Session, args, rows, session
 from httpx_ws import WebSocketDisconnect, WebSocketUpgradeError, aconnect_ws
 
-from _server_support import V2, V3, Session, args, rows, session
 from spacetime_sched import ScheduleAt, TimeDuration, Timestamp, sats
 from spacetime_sched.protocol import (
     CallProcedure,
@@ -83,8 +83,9 @@ async def test_the_first_message_is_initial_connection(server: LocalServer) -> N
 async def test_connect_and_disconnect_run_the_lifecycle_reducers(server: LocalServer) -> None:
     async with session(server) as client:
         identity = client.hello.identity
+    # client_disconnected runs once the server sees the close; nothing signals it to us.
     with anyio.fail_after(5):
-        while len(server.host.table("connection_log").rows()) < 3:
+        while len(server.host.table("connection_log").rows()) < 3:  # noqa: ASYNC110
             await anyio.sleep(0.01)
     log = [(row["event"], row["identity"]) for row in server.host.table("connection_log")]
     assert log[1:] == [("connected", identity), ("disconnected", identity)]
@@ -168,19 +169,21 @@ async def test_a_text_frame_closes_the_socket(server: LocalServer) -> None:
 
 async def test_leaving_the_server_block_closes_sockets_as_going_away() -> None:
     closed: list[int] = []
-    async with anyio.create_task_group() as task_group:
-        async with LocalServer(example_module.module) as server:
-            connected = anyio.Event()
+    async with (
+        anyio.create_task_group() as task_group,
+        LocalServer(example_module.module) as server,
+    ):
+        connected = anyio.Event()
 
-            async def client() -> None:
-                async with session(server) as own:
-                    connected.set()
-                    with pytest.raises(WebSocketDisconnect) as gone:
-                        await own.ws.receive_bytes()
-                    closed.append(gone.value.code)
+        async def client() -> None:
+            async with session(server) as own:
+                connected.set()
+                with pytest.raises(WebSocketDisconnect) as gone:
+                    await own.ws.receive_bytes()
+                closed.append(gone.value.code)
 
-            task_group.start_soon(client)
-            await connected.wait()
+        task_group.start_soon(client)
+        await connected.wait()
     assert closed == [1001]
 
 
@@ -359,22 +362,22 @@ async def test_a_tick_scheduled_in_the_past_fires_at_once(server: LocalServer) -
 
 async def test_an_interval_fires_repeatedly_on_its_anchored_times() -> None:
     clock = VirtualClock()
-    async with LocalServer(example_module.module, clock=clock) as server:
-        async with session(server) as client:
-            await subscribe(client, "SELECT * FROM tick_log")
-            start = clock.now()
-            await call(
-                client, server, 1, "schedule_tick", "every second", ScheduleAt.Interval(SECOND)
-            )
-            await clock.advance(SECOND * 3 + SECOND / 2)
-            fired_at = []
-            for _ in range(3):
-                update = await client.receive()
-                assert isinstance(update, TransactionUpdate)
-                change = update.query_sets[0].tables[0].rows[0]
-                assert isinstance(change, PersistentTable)
-                fired_at += [row["fired_at"] for row in rows(change.inserts, server, "tick_log")]
-            assert fired_at == [start + SECOND, start + SECOND * 2, start + SECOND * 3]
-            await call(client, server, 2, "cancel_tick", 1)
-            await clock.advance(SECOND * 5)
-            assert len(server.host.table("tick_log").rows()) == 3
+    async with (
+        LocalServer(example_module.module, clock=clock) as server,
+        session(server) as client,
+    ):
+        await subscribe(client, "SELECT * FROM tick_log")
+        start = clock.now()
+        await call(client, server, 1, "schedule_tick", "every second", ScheduleAt.Interval(SECOND))
+        await clock.advance(SECOND * 3 + SECOND / 2)
+        fired_at = []
+        for _ in range(3):
+            update = await client.receive()
+            assert isinstance(update, TransactionUpdate)
+            change = update.query_sets[0].tables[0].rows[0]
+            assert isinstance(change, PersistentTable)
+            fired_at += [row["fired_at"] for row in rows(change.inserts, server, "tick_log")]
+        assert fired_at == [start + SECOND, start + SECOND * 2, start + SECOND * 3]
+        await call(client, server, 2, "cancel_tick", 1)
+        await clock.advance(SECOND * 5)
+        assert len(server.host.table("tick_log").rows()) == 3
