@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Generator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import Any, Final
 
+import anyio
+import httpcore
 import httpx
 import wsproto
 import wsproto.connection
@@ -119,13 +121,52 @@ class WebSocket:
         self._url = url
         self._max_size = max_size
         self.subprotocol = session.subprotocol
+        # Outgoing frames wait here, already framed by wsproto, for the writer task; it writes
+        # whatever has piled up in one socket write. With many calls in flight that turns
+        # hundreds of small writes (each a syscall) into a few large ones.
+        self._outbox: list[bytes] = []
+        self._outgoing = anyio.Event()
+        self._write_error: BaseException | None = None
+        # httpx-ws writes pongs and close frames under this lock; our writes must not interleave.
+        self._write_lock: anyio.Lock = getattr(session, "_write_lock", None) or anyio.Lock()
 
     async def send(self, frame: bytes) -> None:
-        """Send one binary frame; :class:`ConnectionClosedError` if the socket is gone."""
+        """Queue one binary frame for the writer task (:meth:`write_loop`).
+
+        :class:`ConnectionClosedError` if the socket is closing or a write already failed.
+        """
+        if self._write_error is not None:
+            raise ConnectionClosedError(
+                f"could not send to {self._url}: {_describe(self._write_error)}"
+            ) from self._write_error
         try:
-            await self._session.send_bytes(frame)
-        except (HTTPXWSException, wsproto.utilities.LocalProtocolError, httpx.TransportError) as e:
-            raise ConnectionClosedError(f"could not send to {self._url}: {_describe(e)}") from e
+            data = self._session.connection.send(wsproto.events.BytesMessage(frame))
+        except wsproto.utilities.LocalProtocolError as exc:
+            raise ConnectionClosedError(
+                f"could not send to {self._url}: the socket is closing"
+            ) from exc
+        self._outbox.append(data)
+        self._outgoing.set()
+
+    async def write_loop(self) -> None:
+        """Write queued frames until cancelled; raise :class:`ConnectionClosedError` if the
+        socket fails (run it beside the receive loop)."""
+        while True:
+            await self._outgoing.wait()
+            self._outgoing = anyio.Event()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._outbox:
+            return
+        batch = self._outbox[0] if len(self._outbox) == 1 else b"".join(self._outbox)
+        self._outbox.clear()
+        try:
+            async with self._write_lock:
+                await self._session.stream.write(batch)
+        except (httpcore.NetworkError, OSError, anyio.BrokenResourceError) as exc:
+            self._write_error = exc
+            raise ConnectionClosedError(f"could not send to {self._url}: {_describe(exc)}") from exc
 
     async def receive(self) -> bytes:
         """The next binary frame from the server.
@@ -158,7 +199,9 @@ class WebSocket:
         raise ProtocolError(f"unexpected WebSocket event {type(event).__name__}")
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Send a close frame (best effort) and close the socket."""
+        """Send what is queued and a close frame (best effort), and close the socket."""
+        with suppress(ConnectionClosedError):
+            await self._flush()
         with suppress(HTTPXWSException, wsproto.utilities.LocalProtocolError, httpx.TransportError):
             await self._session.close(code, reason or None)
 
@@ -196,7 +239,11 @@ async def open_websocket(
                     f"the server at {url} did not accept the {SUBPROTOCOL_V2} subprotocol "
                     f"(it chose {session.subprotocol!r})"
                 )
-            yield WebSocket(session, url, max_message_size)
+            ws = WebSocket(session, url, max_message_size)
+            async with anyio.create_task_group() as writer:
+                writer.start_soon(ws.write_loop)
+                yield ws
+                writer.cancel_scope.cancel()
     except Exception as exc:
         # httpx-ws runs the session in a task group, which wraps errors in an ExceptionGroup;
         # a group of one is unwrapped so callers see the real error.
