@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sqlite3
+import struct
 import subprocess
 import sys
 import textwrap
@@ -144,6 +144,14 @@ async def test_arguments_that_cannot_be_stored_are_refused_with_their_path(tmp_p
         with pytest.raises(InvalidScheduleError, match="schedule 'a': trigger is not JSON"):
             await store.save(record("a", trigger={"at": object()}))
         assert await store.load_all() == []
+
+
+def test_a_stored_schedule_checks_its_field_types() -> None:
+    with pytest.raises(TypeError, match=r"StoredSchedule\.run_count: expected int, got bool"):
+        record(run_count=True)
+    with pytest.raises(TypeError, match=r"StoredSchedule\.next_run_micros: expected int or None"):
+        record(next_run_micros=1.5)
+    assert record(args=[1, 2]).args == (1, 2)  # any sequence of arguments becomes a tuple
 
 
 # --- corrupted stores ---------------------------------------------------------------------------
@@ -358,7 +366,7 @@ def same(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, float):
-        return math.copysign(1, a) == math.copysign(1, b) and (a == b or (a != a and b != b))
+        return struct.pack("<d", a) == struct.pack("<d", b)  # bit-exact: -0.0 and NaN payloads
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):
@@ -421,6 +429,8 @@ def test_tagged_json_reads_like_json() -> None:
     assert encode_value({"$ref": 1}) == {"$map": [["$ref", 1]]}  # no confusion with tags
     assert encode_value(T("2025-01-01T00:00:00Z")) == {"$timestamp": 1735689600000000}
     assert encode_value(bytearray(b"\x00\xff")) == {"$bytes": "AP8="}
+    assert encode_value(float("-inf")) == {"$float": "-inf"}
+    assert encode_value(float("nan")) == {"$float": "nan:7ff8000000000000"}
     assert encode_value(uuid.UUID(int=1)) == {"$uuid": "00000000-0000-0000-0000-000000000001"}
 
 
@@ -429,6 +439,7 @@ def test_tagged_json_reads_like_json() -> None:
     [
         ({"$pickle": "cos\nsystem\n"}, r"value: unknown tag '\$pickle'"),
         ({"$int": "12x"}, r"value: \$int: '12x' is not a decimal integer"),
+        ({"$float": "nan:3ff0000000000000"}, r"value: \$float: .* is not a NaN"),
         ({"$timestamp": 2**70}, r"value: \$timestamp: .*64-bit"),
         ({"$tuple": [1, {"$bytes": "!!"}]}, r"value\[1\]: \$bytes: .*invalid base64"),
         ({"$a": 1, "b": 2}, "exactly one key"),

@@ -25,6 +25,7 @@ import math
 import os
 import socket
 import sqlite3
+import struct
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -71,7 +72,7 @@ DEFAULT_FIRE_RETENTION: Final = TimeDuration.from_days(7)
 # "$tag" key:
 #
 #   {"$int": "340282366920938463463374607431768211455"}   int beyond ±2**53
-#   {"$float": "nan" | "inf" | "-inf"}                     non-finite float
+#   {"$float": "inf" | "-inf" | "nan:<16 hex bits>"}       non-finite float (NaN bit-exact)
 #   {"$bytes": "<base64>"}                                 bytes (also bytearray, memoryview)
 #   {"$tuple": [...]}                                      tuple
 #   {"$map": [[key, value], ...]}                          dict with other keys
@@ -99,7 +100,9 @@ def encode_value(value: object, path: str = "value") -> Any:
         real = float(value)
         if math.isfinite(real):
             return real
-        return {"$float": "nan" if math.isnan(real) else "inf" if real > 0 else "-inf"}
+        if math.isnan(real):  # keep the exact bits: a NaN's sign and payload survive too
+            return {"$float": f"nan:{struct.unpack('<Q', struct.pack('<d', real))[0]:016x}"}
+        return {"$float": "inf" if real > 0 else "-inf"}
     if isinstance(value, str):
         return str.__str__(value)  # an enum or other str subclass: its plain text
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -173,9 +176,16 @@ def _decode_big_int(payload: Any, path: str) -> int:
 
 
 def _decode_float(payload: Any, path: str) -> float:
-    if payload not in ("nan", "inf", "-inf"):
-        raise ValueError(f"expected 'nan', 'inf' or '-inf', got {payload!r}")
-    return float(payload)
+    if payload in ("inf", "-inf", "nan"):
+        return float(payload)
+    text = _tagged_str(payload)
+    bits = text[4:] if text.startswith("nan:") else ""
+    if len(bits) != 16 or not all(c in "0123456789abcdef" for c in bits):
+        raise ValueError(f"expected 'inf', '-inf', 'nan' or 'nan:<16 hex digits>', got {text!r}")
+    value: float = struct.unpack("<d", struct.pack("<Q", int(bits, 16)))[0]
+    if not math.isnan(value):
+        raise ValueError(f"{text!r} is not a NaN")
+    return value
 
 
 def _decode_bytes(payload: Any, path: str) -> bytes:
@@ -278,6 +288,22 @@ def _as_tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value)
 
 
+def _instance(name: str, kind: type, *optional: None) -> Any:
+    """An attrs validator: ``kind`` exactly where it matters (no bool for int), or None."""
+
+    def check(instance: object, attribute: object, value: object) -> None:
+        if value is None and optional:
+            return
+        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return
+        wanted = kind.__name__ + (" or None" if optional else "")
+        raise TypeError(
+            f"StoredSchedule.{name}: expected {wanted}, got {type(value).__name__} {value!r}"
+        )
+
+    return check
+
+
 @attrs.frozen(slots=True)
 class StoredSchedule:
     """One schedule as a store keeps it.
@@ -287,16 +313,16 @@ class StoredSchedule:
     ``next_run_micros`` is ``None`` when nothing is planned (finished or paused schedules).
     """
 
-    id: str
-    reducer_name: str
+    id: str = attrs.field(validator=_instance("id", str))
+    reducer_name: str = attrs.field(validator=_instance("reducer_name", str))
     args: tuple[Any, ...] = attrs.field(converter=_as_tuple)
-    trigger: dict[str, Any]
-    policy: dict[str, Any]
-    metadata: dict[str, Any]
-    status: str
-    run_count: int
-    next_run_micros: int | None
-    created_at_micros: int
+    trigger: dict[str, Any] = attrs.field(validator=_instance("trigger", dict))
+    policy: dict[str, Any] = attrs.field(validator=_instance("policy", dict))
+    metadata: dict[str, Any] = attrs.field(validator=_instance("metadata", dict))
+    status: str = attrs.field(validator=_instance("status", str))
+    run_count: int = attrs.field(validator=_instance("run_count", int))
+    next_run_micros: int | None = attrs.field(validator=_instance("next_run_micros", int, None))
+    created_at_micros: int = attrs.field(validator=_instance("created_at_micros", int))
 
 
 @runtime_checkable
