@@ -204,3 +204,20 @@ async def test_a_scheduling_block_runs_a_scheduler_for_its_duration() -> None:
                 await scheduler.wait_for(schedule_id)
         assert scheduler.closed
     assert len(server.received) == 1
+
+
+async def test_hundreds_of_calls_in_flight_each_get_their_own_answer() -> None:
+    server = FakeServer()
+    results: list[int] = []
+
+    async def call(conn: DbConnection) -> None:
+        results.append((await conn.call_reducer_async("add", 1, 2)).request_id)
+
+    async with builder(server).build() as conn:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for _ in range(300):
+                    tg.start_soon(call, conn)
+        assert conn.pending_calls == 0
+    assert sorted(results) == list(range(300))
+    assert sorted(m.request_id for m in server.received) == list(range(300))
