@@ -41,7 +41,7 @@ from ._time import ScheduleAt, TimeDuration, Timestamp
 from .client import DbConnection
 from .scheduler import ReducerScheduler, ScheduledReducerCall, ScheduleResult, ScheduleStatus
 
-__all__ = ["DemoCheck", "DemoReport", "main", "run_demo"]
+__all__ = ["DemoCheck", "DemoReport", "add_arguments", "main", "run_demo", "run_from_args"]
 
 DEFAULT_DATABASE: Final = "quickstart"
 DEFAULT_DURATION: Final = 5.0
@@ -643,16 +643,16 @@ def _duration(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m spacetime_sched demo",
-        description=(
-            "Show spacetime_sched end to end in a few seconds: connect, call reducers, schedule "
-            "them from the client (one-shot, interval, cron, daily, retries) and on the server "
-            "(schedule tables), watch rows arrive, print statistics. Exits 0 only if "
-            "everything expected happened."
-        ),
-    )
+#: The demo command's description, for ``--help``.
+DESCRIPTION: Final = (
+    "Show spacetime_sched end to end in a few seconds: connect, call reducers, schedule them "
+    "from the client (one-shot, interval, cron, daily, retries) and on the server (schedule "
+    "tables), watch rows arrive, print statistics. Exits 0 only if everything expected happened."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the demo's options to ``parser`` (this module's own, or a ``demo`` subparser)."""
     parser.add_argument(
         "--backend",
         choices=("asyncio", "trio"),
@@ -677,19 +677,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help=f"the database name (default {DEFAULT_DATABASE!r})",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m spacetime_sched demo", description=DESCRIPTION)
+    add_arguments(parser)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m spacetime_sched demo [options]``: run the demo, return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run_from_args(args: argparse.Namespace, out: Out | None = None) -> int:
+    """Run the demo with parsed :func:`add_arguments` options; return the exit status: 0 if
+    every check passed, 1 if not (or the demo could not run), 130 on Ctrl-C."""
     if args.backend == "trio" and importlib.util.find_spec("trio") is None:
-        parser.error("--backend trio needs trio installed (pip install trio)")
+        print("--backend trio needs trio installed (pip install trio)", file=sys.stderr)
+        return 2
     demo = functools.partial(
         run_demo,
         duration=args.duration,
-        out=functools.partial(print, flush=True),  # show progress even through a pipe
+        # flush each line: show progress even through a pipe
+        out=out if out is not None else functools.partial(print, flush=True),
         uri=args.uri,
         database=args.database,
     )
@@ -699,6 +705,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return 0 if report.ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m spacetime_sched demo [options]``: run the demo, return the exit status."""
+    return run_from_args(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ each backend and must report every one of its checks as passed.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from spacetime_sched import Identity
-from spacetime_sched._demo import DemoReport, main, run_demo
+from spacetime_sched._demo import DemoReport, add_arguments, main, run_demo
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 
@@ -176,3 +177,17 @@ def test_demo_main_rejects_bad_options(
 async def test_run_demo_rejects_a_short_duration() -> None:
     with pytest.raises(ValueError, match=r"at least 3\.0 s"):
         await run_demo(duration=1.0)
+
+
+def test_demo_options_fit_a_cli_subcommand() -> None:
+    # How cli.py wires `demo`: a subparser given the demo's own options.
+    parser = argparse.ArgumentParser(prog="spacetime-sched")
+    demo = parser.add_subparsers(dest="command").add_parser("demo")
+    add_arguments(demo)
+    args = parser.parse_args(["demo", "--backend", "trio", "--duration", "4", "--uri", "x"])
+    assert (args.backend, args.duration, args.uri, args.database) == (
+        "trio",
+        4.0,
+        "x",
+        "quickstart",
+    )
