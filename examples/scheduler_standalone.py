@@ -15,6 +15,7 @@ Run it: ``python examples/scheduler_standalone.py`` (add ``trio`` to run on trio
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections import Counter
 
@@ -105,4 +106,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    # The scheduler logs through `logging` (logger "spacetime_sched.scheduler"): a missed fire
+    # is a warning, a failed attempt is info.
+    logging.basicConfig(level=logging.WARNING, format="  log %(name)s: %(message)s")
     anyio.run(main, backend=sys.argv[1] if len(sys.argv) > 1 else "asyncio")
