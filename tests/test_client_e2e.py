@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
-from spacetime_sched import ArgumentError, ConnectError, ReducerError
+from spacetime_sched import ArgumentError, ConnectError, QueryError, ReducerError
 from spacetime_sched._time import ScheduleAt, TimeDuration, Timestamp
 from spacetime_sched.client import (
     DbConnection,
@@ -229,3 +230,30 @@ async def test_the_http_helpers_read_the_server_clock() -> None:
         assert abs(skew.micros) < 5_000_000  # same machine, same clock
         stamp = await SpacetimeHttpClient(server.uri).server_timestamp(DATABASE)
         assert abs((stamp - Timestamp.now()).micros) < 5_000_000
+
+
+async def test_bad_sql_raises_query_error() -> None:
+    async with local_server() as server, builder(server).build() as conn:
+        with pytest.raises(QueryError):
+            await conn.query("SELECT * FROM no_such_table")
+        with pytest.raises(QueryError):
+            await conn.subscribe("SELECT * FROM no_such_table")
+        assert conn.is_active
+
+
+async def test_async_callbacks_are_awaited() -> None:
+    seen: list[str] = []
+
+    async def on_connect(conn: DbConnection, identity: Any, token: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        seen.append("connect")
+
+    async def on_disconnect(conn: DbConnection, error: BaseException | None) -> None:
+        await anyio.lowlevel.checkpoint()
+        seen.append(f"disconnect {error}")
+
+    async with local_server() as server:
+        connection = builder(server).on_connect(on_connect).on_disconnect(on_disconnect)
+        async with connection.build():
+            assert seen == ["connect"]
+        assert seen == ["connect", "disconnect None"]
