@@ -288,3 +288,14 @@ async def test_cancelling_the_block_from_outside_closes_the_connection_promptly(
     assert not conn.is_active
     assert conn.scheduler.closed
     assert reasons == [None]
+
+
+async def test_no_task_outlives_the_connection_block() -> None:
+    before = {task.id for task in anyio.get_running_tasks()}
+    async with builder(FakeServer()).with_scheduling().build() as conn:
+        await conn.call_reducer_raw("add", b"")
+        assert len(anyio.get_running_tasks()) > len(before)  # receive, writer, scheduler, ...
+    async with builder(FakeServer(close_on_call)).build() as conn:
+        with pytest.raises(ConnectionClosedError):
+            await conn.call_reducer_raw("add", b"")
+    assert {task.id for task in anyio.get_running_tasks()} <= before
