@@ -171,7 +171,7 @@ async def test_a_corrupted_row_is_reported_by_id_and_the_others_still_load(
     caplog.set_level(logging.ERROR, logger="spacetime_sched.scheduler.store")
     async with SQLiteStore(path) as store:
         assert [r.id for r in await store.load_all()] == ["good-1", "good-2"]
-        messages = [str(error) for error in store.load_errors]  # type: ignore[attr-defined]
+        messages = [str(error) for error in store.load_errors]
     assert len(messages) == 2
     assert "schedule 'bad-args'" in messages[0]
     assert "unknown tag '$pickle'" in messages[0]
@@ -323,7 +323,7 @@ def test_claims_are_atomic_across_processes(tmp_path: Path) -> None:
         )
         for name in ("p1", "p2")
     ]
-    won = []
+    won: list[int] = []
     for proc in procs:
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0

@@ -51,9 +51,9 @@ def test_once_initial_fire_is_its_instant_even_when_already_past() -> None:
 
 def test_once_accepts_an_aware_datetime_and_refuses_a_naive_one() -> None:
     aware = dt.datetime(2025, 1, 1, 13, 0, tzinfo=ZoneInfo("Europe/Paris"))
-    assert OnceTrigger(aware).at == T("2025-01-01T12:00:00Z")  # type: ignore[arg-type]
+    assert OnceTrigger(aware).at == T("2025-01-01T12:00:00Z")
     with pytest.raises(NaiveDatetimeError):
-        OnceTrigger(dt.datetime(2025, 1, 1, 13, 0))  # type: ignore[arg-type]
+        OnceTrigger(dt.datetime(2025, 1, 1, 13, 0))
     with pytest.raises(InvalidScheduleError, match=r"OnceTrigger\.at"):
         OnceTrigger(1735732800)  # type: ignore[arg-type]
 
@@ -102,7 +102,7 @@ def test_zero_interval_is_refused() -> None:
 
 
 def test_interval_accepts_timedelta_and_refuses_bare_numbers() -> None:
-    assert IntervalTrigger(dt.timedelta(minutes=1)).every == TimeDuration.from_minutes(1)  # type: ignore[arg-type]
+    assert IntervalTrigger(dt.timedelta(minutes=1)).every == TimeDuration.from_minutes(1)
     with pytest.raises(InvalidScheduleError, match="expected a TimeDuration or timedelta"):
         IntervalTrigger(5)  # type: ignore[arg-type]
 

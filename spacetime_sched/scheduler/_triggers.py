@@ -5,12 +5,10 @@ strictly after this instant?" (:meth:`Trigger.next_fire`). Everything is integer
 (:class:`~spacetime_sched.Timestamp`), so interval schedules never drift and two triggers built
 from the same arguments always agree.
 
-=====================  ======================================================================
-:class:`OnceTrigger`   once, at an instant (SpacetimeDB's ``ScheduleAt.Time``)
-:class:`IntervalTrigger`  every ``every``, anchored at creation (``ScheduleAt.Interval``)
-:class:`DailyTrigger`  every day at a wall-clock time in a time zone
-:class:`CronTrigger`   a crontab expression in a time zone (parsed by ``cronsim``)
-=====================  ======================================================================
+* :class:`OnceTrigger`: once, at an instant (SpacetimeDB's ``ScheduleAt.Time``);
+* :class:`IntervalTrigger`: every ``every``, anchored at creation (``ScheduleAt.Interval``);
+* :class:`DailyTrigger`: every day at a wall-clock time in a time zone;
+* :class:`CronTrigger`: a crontab expression in a time zone (parsed by ``cronsim``).
 
 Wall-clock triggers follow the Vixie/Debian cron policy on daylight-saving changes (see
 ``docs/triggers-and-stores.md``):
