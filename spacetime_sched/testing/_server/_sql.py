@@ -36,7 +36,7 @@ _TOKEN = re.compile(
       | (?P<param>:[A-Za-z_]\w*)
       | (?P<quoted>"(?:[^"]|"")+")
       | (?P<word>[A-Za-z_]\w*)
-      | (?P<symbol>[*=.;,()])
+      | (?P<symbol><>|!=|<=|>=|[*=.;,()<>])
     )""",
     re.VERBOSE,
 )
