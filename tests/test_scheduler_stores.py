@@ -295,6 +295,20 @@ async def test_batched_claims_racing_on_one_file_get_one_winner_each(tmp_path: P
     assert sum(sum(batch) for batch in results) == len(fires)
 
 
+async def test_a_cancelled_call_leaves_the_store_usable(tmp_path: Path) -> None:
+    async with SQLiteStore(tmp_path / "s.db") as store:
+        with anyio.CancelScope() as scope:
+            scope.cancel()  # cancelled before the worker thread even starts
+            await store.claim_fire("a", Timestamp(1), "x")
+        with anyio.move_on_after(0.0001):  # cancelled while the worker may be running
+            await store.claim_fire("a", Timestamp(2), "x")
+        assert await store.claim_fire("a", Timestamp(3), "x")
+        # Whatever happened to the cancelled calls, the claim ledger is consistent.
+        for fire in (1, 2):
+            claimed = await store.claimed_by("a", Timestamp(fire))
+            assert claimed is None or not await store.claim_fire("a", Timestamp(fire), "y")
+
+
 _CLAIMER = textwrap.dedent(
     """
     import sys, anyio
