@@ -27,9 +27,7 @@ import anyio
 
 from spacetime_sched import ReducerError, ScheduleAt, TimeDuration, sats
 from spacetime_sched.client import DbConnection
-
-# public: from spacetime_sched.testing import LocalServer, Module, ReducerContext
-from spacetime_sched.testing._server import LocalServer, Module, ReducerContext
+from spacetime_sched.testing import LocalServer, Module, ReducerContext
 
 
 def make_module() -> Module:

@@ -31,10 +31,9 @@ async def quickstart_server() -> AsyncIterator[str]:
     if uri:
         yield uri
         return
-    # public: from spacetime_sched.testing import LocalServer, example_module
-    from spacetime_sched.testing import _server, example_module
+    from spacetime_sched.testing import LocalServer, example_module
 
-    async with _server.LocalServer(example_module.make_module(), database=DATABASE) as server:
+    async with LocalServer(example_module.make_module(), database=DATABASE) as server:
         yield server.uri
 
 

@@ -22,7 +22,7 @@ import anyio
 
 from spacetime_sched import TimeDuration, Timestamp
 from spacetime_sched.scheduler import ReducerScheduler
-from spacetime_sched.testing._clock import VirtualClock  # public: spacetime_sched.testing
+from spacetime_sched.testing import VirtualClock
 
 NEW_YORK = ZoneInfo("America/New_York")
 #: Midnight, local time, on the day of the spring-forward change (05:00 UTC), and the next one.

@@ -29,7 +29,7 @@ import functools
 import importlib.util
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -40,6 +40,9 @@ from ._identity import Identity
 from ._time import ScheduleAt, TimeDuration, Timestamp
 from .client import DbConnection
 from .scheduler import ReducerScheduler, ScheduledReducerCall, ScheduleResult, ScheduleStatus
+
+if TYPE_CHECKING:
+    from .testing import LocalServer, Module
 
 __all__ = ["DemoCheck", "DemoReport", "add_arguments", "main", "run_demo", "run_from_args"]
 
@@ -141,16 +144,18 @@ async def run_demo(
     return demo.report()
 
 
-def _local_server() -> tuple[Any, Callable[[], Any]]:
+def _local_server() -> tuple[type[LocalServer], Callable[[], Module]]:
     """The LocalServer class and the quickstart module factory (an optional extra)."""
+    hint = "install it with pip install 'spacetime-sched[server]', or pass --uri"
+    # hypercorn is imported only when the server starts: check for it up front.
+    for package in ("hypercorn", "starlette"):
+        if importlib.util.find_spec(package) is None:
+            raise ImportError(f"the local server needs {package}, which is not installed; {hint}")
     try:
-        from .testing import _server, example_module
+        from .testing import LocalServer, example_module
     except ImportError as exc:
-        raise ImportError(
-            f"the local server could not be loaded ({exc}); install it with "
-            "pip install 'spacetime-sched[server]', or pass --uri to use a running server"
-        ) from exc
-    return _server.LocalServer, example_module.make_module
+        raise ImportError(f"the local server could not be loaded ({exc}); {hint}") from exc
+    return LocalServer, example_module.make_module
 
 
 def _backend() -> str:

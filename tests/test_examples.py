@@ -8,11 +8,13 @@ each backend and must report every one of its checks as passed.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -191,3 +193,20 @@ def test_demo_options_fit_a_cli_subcommand() -> None:
         "x",
         "quickstart",
     )
+
+
+async def test_demo_without_the_server_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == "hypercorn" else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    lines: list[str] = []
+    report = await run_demo(duration=3.0, out=lines.append)
+    assert not report.ok
+    assert report.error is not None
+    assert "needs hypercorn" in report.error
+    assert "pip install 'spacetime-sched[server]', or pass --uri" in report.error
