@@ -180,6 +180,7 @@ async def test_call_sats_json_arguments_with_special_types(
         ("add", [1], 400, "invalid arguments for 'add'"),
         ("add", ["x", 1], 400, "invalid arguments for 'add'"),
         ("nope", [], 404, "no such reducer: 'nope'"),
+        ("tick", [], 404, "no such reducer: 'tick'"),  # scheduled reducers are private
         ("init", [], 400, "lifecycle reducer 'init' cannot be called"),
     ],
 )

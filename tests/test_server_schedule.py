@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from spacetime_sched import ScheduleAt, TimeDuration, Timestamp, sats
+from spacetime_sched import Identity, ScheduleAt, TimeDuration, Timestamp, sats
 from spacetime_sched.protocol import ReducerErr
 from spacetime_sched.testing import example_module
 from spacetime_sched.testing._clock import VirtualClock
 from spacetime_sched.testing._server import Host, Module, ReducerContext
+from spacetime_sched.testing._server._host import Caller, NoSuchFunctionError
 
 SECOND = TimeDuration.from_seconds(1)
 
@@ -197,9 +198,11 @@ async def test_schedules_beyond_the_maximum_delay_are_refused(
     assert host.table("tick_schedule").rows() == []
 
 
-async def test_the_scheduled_reducer_runs_as_the_database(host: Host, clock: VirtualClock) -> None:
-    module = example_module.make_module()
-    assert module.tables["tick_schedule"].scheduled == "tick"
-    host.call("schedule_tick", ["who", ScheduleAt.Time(clock.now())])
-    await clock.settle()
-    assert len(fired(host)) == 1
+async def test_the_owner_may_call_a_scheduled_reducer_directly(
+    host: Host, clock: VirtualClock
+) -> None:
+    row = {"scheduled_id": 9, "scheduled_at": ScheduleAt.Time(clock.now()), "label": "direct"}
+    host.call("tick", [row])  # Host.call runs as the database owner
+    assert fired(host) == [("direct", 9, clock.now())]
+    with pytest.raises(NoSuchFunctionError, match="no such reducer: 'tick'"):
+        host.call("tick", [row], Caller(Identity(1)))

@@ -381,3 +381,13 @@ async def test_an_interval_fires_repeatedly_on_its_anchored_times() -> None:
         await call(client, server, 2, "cancel_tick", 1)
         await clock.advance(SECOND * 5)
         assert len(server.host.table("tick_log").rows()) == 3
+
+
+async def test_scheduled_reducers_are_private_to_clients(server: LocalServer) -> None:
+    row = {"scheduled_id": 1, "scheduled_at": ScheduleAt.Interval(SECOND), "label": "direct"}
+    async with session(server) as client:
+        await client.send(CallReducer(1, 0, "tick", args(server, "tick", row)))
+        result = await client.receive()
+    assert isinstance(result, ReducerResult)
+    assert result.result == ReducerInternalError("no such reducer: 'tick'")
+    assert server.host.table("tick_log").rows() == []

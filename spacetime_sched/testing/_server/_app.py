@@ -223,7 +223,8 @@ class ServerApp:
         try:
             if name not in host.module.reducers and name in host.module.procedures:
                 return await self._call_procedure(name, args_json, identity)
-            args = host.json_args(name, args_json) if name in host.module.reducers else []
+            host.callable_reducer(name, identity)  # 404 before looking at private arguments
+            args = host.json_args(name, args_json)
             outcome = host.http_call(name, args, identity)
         except NoSuchFunctionError as exc:
             raise _HttpError(404, str(exc.args[0])) from None

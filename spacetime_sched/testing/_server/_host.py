@@ -181,6 +181,9 @@ class Host:
         self.database = Database(module.tables)
         self.connections: set[ClientConnection] = set()
         self._public = {name: table for name, table in module.tables.items() if table.public}
+        self._scheduled_reducers = {
+            str(table.scheduled) for table in module.tables.values() if table.scheduled
+        }
         self._armed: dict[tuple[str, int], int] = {}
         self._heap: list[tuple[int, int, str, int]] = []
         self._sequence = 0
@@ -240,6 +243,19 @@ class Host:
         except KeyError:
             raise NoSuchFunctionError(f"no such reducer: {name!r}") from None
 
+    def callable_reducer(self, name: str, identity: Identity) -> Reducer:
+        """The reducer ``name`` if ``identity`` may call it, as a 2.x server decides.
+
+        Lifecycle reducers are never callable (:class:`BadArgumentsError`); scheduled reducers
+        are private: for anyone but the owner they do not exist (:class:`NoSuchFunctionError`).
+        """
+        reducer = self.reducer(name)
+        if reducer.lifecycle is not None:
+            raise BadArgumentsError(f"lifecycle reducer {name!r} cannot be called by clients")
+        if name in self._scheduled_reducers and identity != self.owner_identity:
+            raise NoSuchFunctionError(f"no such reducer: {name!r}")
+        return reducer
+
     def procedure(self, name: str) -> Procedure:
         try:
             return self.module.procedures[name]
@@ -270,17 +286,16 @@ class Host:
     ) -> ReducerOutcome:
         """Call a reducer with Python argument values; return how it ended.
 
-        Raises :class:`NoSuchFunctionError` or :class:`BadArgumentsError` (also for lifecycle
-        reducers, which clients cannot call).
+        ``caller`` defaults to the database owner, who may call scheduled reducers directly.
+        Raises :class:`NoSuchFunctionError` or :class:`BadArgumentsError` (see
+        :meth:`callable_reducer`).
         """
-        reducer = self.reducer(name)
-        if reducer.lifecycle is not None:
-            raise BadArgumentsError(f"lifecycle reducer {name!r} cannot be called by clients")
+        caller = caller or Caller(self.owner_identity)
+        reducer = self.callable_reducer(name, caller.identity)
         if len(args) != len(reducer.params):
             raise BadArgumentsError(
                 f"{name!r} takes {len(reducer.params)} arguments, got {len(args)}"
             )
-        caller = caller or Caller(self.owner_identity)
         # Validate (and normalize) the values by encoding them, as a wire call would.
         codec = self._arg_codecs[name]
         try:
@@ -427,11 +442,7 @@ class Host:
     def _handle_call(self, connection: ClientConnection, message: CallReducer) -> ReducerResult:
         caller = Caller(connection.identity, connection.connection_id, connection)
         try:
-            reducer = self.reducer(message.reducer)
-            if reducer.lifecycle is not None:
-                raise BadArgumentsError(
-                    f"lifecycle reducer {reducer.name!r} cannot be called by clients"
-                )
+            reducer = self.callable_reducer(message.reducer, connection.identity)
             args = self.decode_args(reducer.name, message.args)
         except (NoSuchFunctionError, BadArgumentsError) as exc:
             return ReducerResult(
