@@ -62,6 +62,9 @@ INT_FORMATS: Final = {
     "I64": "q",
     "U64": "Q",
 }
+#: Arrays of zero-size elements (units) carry no bytes per element, so the count alone is not
+#: bounded by the input; past this many we refuse rather than allocate without limit.
+MAX_ZERO_SIZE_ELEMENTS: Final = 1 << 20
 BIG_INTS: Final = {"I128": (16, True), "U128": (16, False), "I256": (32, True), "U256": (32, False)}
 FLOAT_FORMATS: Final = {"F32": "f", "F64": "d"}
 
@@ -431,6 +434,11 @@ def _array_node(elem: Node) -> Node:
         off += 4
         if count * min_size > len(buf) - off:
             raise _short_array(buf, off, count, count * min_size)
+        if not min_size and count > MAX_ZERO_SIZE_ELEMENTS:
+            raise Fail(
+                f"an array of {count} zero-size elements at byte {off - 4} is over the limit of "
+                f"{MAX_ZERO_SIZE_ELEMENTS} (four bytes must not make us allocate gigabytes)"
+            )
         if rows is not None:
             try:
                 return rows(buf, off, count)
