@@ -18,7 +18,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 import pytest
@@ -45,7 +45,7 @@ GZIP_TAG, NO_COMPRESSION_TAG = "2", "0"
 V2, V3 = "v2.bsatn.spacetimedb", "v3.bsatn.spacetimedb"
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     reason = f"TypeScript SDK conformance cannot run: {reason}"
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI is set, and CI must run the conformance tests)")
@@ -58,11 +58,12 @@ def node() -> str:
     node = shutil.which("node")
     if node is None:
         _unavailable("`node` is not on PATH (Node 20+ is needed)")
-    assert node is not None
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
-    major = int(re.match(r"v(\d+)", version.stdout.strip()).group(1))  # type: ignore[union-attr]
-    if major < 20:
-        _unavailable(f"Node {version.stdout.strip()} is too old; the SDK needs Node 20+")
+    version = subprocess.run(
+        [node, "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    major = re.match(r"v(\d+)\.", version)
+    if major is None or int(major.group(1)) < 20:
+        _unavailable(f"Node {version} is too old or unknown; the SDK needs Node 20+")
     if not SDK_PACKAGE.exists():
         _unavailable("the SDK is not installed; run `npm ci --prefix tests/conformance`")
     return node
