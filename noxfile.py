@@ -1,14 +1,15 @@
 """The test matrix: every Python 3.10-3.13 on the machine x asyncio / trio, plus lint and types.
 
-    nox -s tests lint typecheck      # everything CI runs
-    nox -s "tests-3.12(backend='trio')"
-    nox -s bench                     # benchmarks beside their peers (APScheduler, the TS SDK)
+nox -s tests lint typecheck      # everything CI runs
+nox -s "tests-3.12(backend='trio')"
+nox -s bench                     # benchmarks beside their peers (APScheduler, the TS SDK)
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import nox
@@ -20,6 +21,26 @@ nox.options.error_on_missing_interpreters = False
 
 ROOT = Path(__file__).parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+
+def _expose_pyenv_pythons() -> None:
+    """Let pyenv's shims answer to every installed 3.10-3.13, not only the global version.
+
+    Under pyenv, ``python3.12`` is a shim that refuses to run unless 3.12 is an active version;
+    nox would then skip that part of the matrix. Naming all of them in ``PYENV_VERSION`` (the
+    current one first) makes each ``python3.X`` resolve, for nox and its subprocesses.
+    """
+    if "PYENV_VERSION" in os.environ or shutil.which("pyenv") is None:
+        return
+    root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
+    installed = sorted(p.name for p in Path(root, "versions").glob("3.*") if p.is_dir())
+    wanted = [v for v in installed if any(v.startswith(f"{x}.") for x in PYTHONS)]
+    current = subprocess.run(["pyenv", "version-name"], capture_output=True, text=True)
+    first = current.stdout.strip().split(":")
+    os.environ["PYENV_VERSION"] = ":".join(dict.fromkeys([*first, *wanted]))
+
+
+_expose_pyenv_pythons()
 CONFORMANCE = ROOT / "tests" / "conformance"
 
 
@@ -69,6 +90,9 @@ def bench(session: nox.Session) -> None:
     """Benchmarks side by side with their peers; results go to docs/benchmarks.md by hand."""
     session.install("-e", ".[test]", "apscheduler==4.0.0a6", "pytest-benchmark")
     _install_node_packages(session)
-    env = {"PYTHONHASHSEED": "0", **({"BENCH_QUICK": "1"} if os.environ.get("BENCH_QUICK") else {})}
-    for script in session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("bench_*.py")):
+    env = {"PYTHONHASHSEED": "0"}
+    if os.environ.get("BENCH_QUICK"):
+        env["BENCH_QUICK"] = "1"
+    scripts = session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("bench_*.py"))
+    for script in scripts:
         session.run("python", script, env=env)

@@ -26,14 +26,18 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Coroutine tests are anyio tests unless they ask for pytest-trio explicitly.
-    for item in items:
-        func = getattr(item, "function", None)
-        if (
-            func is not None
-            and inspect.iscoroutinefunction(func)
-            and item.get_closest_marker("trio") is None
-            and item.get_closest_marker("anyio") is None
-        ):
-            item.add_marker(pytest.mark.anyio)
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    """Mark coroutine tests as anyio tests, unless they ask for pytest-trio explicitly.
+
+    This runs before anyio's own hook sees the function, so the ``anyio_backend``
+    parametrisation combines with the test's own parameters and fixtures.
+    """
+    if not (inspect.iscoroutinefunction(obj) and name.startswith("test")):
+        return
+    own = {mark.name for mark in getattr(obj, "pytestmark", [])}
+    inherited = {"trio", "anyio"} & own or {
+        m for m in ("trio", "anyio") if collector.get_closest_marker(m) is not None
+    }
+    if not inherited:
+        pytest.mark.anyio(obj)
