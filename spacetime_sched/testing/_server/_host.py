@@ -193,11 +193,12 @@ class Host:
             reducer.name: sats.compile(reducer.params, self.schema.typespace)
             for reducer in self.schema.reducers
         }
-        self._proc_codecs = {
-            proc.name: (
-                sats.compile(proc.params, self.schema.typespace),
-                sats.compile(proc.return_type, self.schema.typespace),
-            )
+        self._proc_arg_codecs = {
+            proc.name: sats.compile(proc.params, self.schema.typespace)
+            for proc in self.schema.procedures
+        }
+        self._return_codecs = {
+            proc.name: sats.compile(proc.return_type, self.schema.typespace)
             for proc in self.schema.procedures
         }
 
@@ -264,22 +265,13 @@ class Host:
 
     def decode_args(self, name: str, data: bytes) -> list[Any]:
         """BSATN reducer arguments as a positional list; :class:`BadArgumentsError` if bad."""
-        return self._args(name, lambda codec: codec.decode(data, "args"), self._arg_codecs)
+        codec = self._arg_codecs[name]
+        return _positional(name, lambda: codec.decode(data, "args"))
 
     def json_args(self, name: str, obj: Any) -> list[Any]:
         """SATS-JSON reducer arguments (array or object) as a positional list."""
-        return self._args(name, lambda codec: codec.from_json(obj, "args"), self._arg_codecs)
-
-    def _args(self, name: str, decode: Callable[[sats.Codec], Any], codecs: Any) -> list[Any]:
-        codec = codecs[name]
-        if isinstance(codec, tuple):
-            codec = codec[0]
-        try:
-            values = decode(codec)
-        except (sats.SatsError, ValueError, TypeError) as exc:
-            raise BadArgumentsError(f"invalid arguments for {name!r}: {exc}") from None
-        # A product decodes to a dict by name; the empty product (no parameters) to ().
-        return list(values.values()) if isinstance(values, dict) else list(values)
+        codec = self._arg_codecs[name]
+        return _positional(name, lambda: codec.from_json(obj, "args"))
 
     def call(
         self, name: str, args: Sequence[Any] = (), caller: Caller | None = None
@@ -371,17 +363,19 @@ class Host:
         return timestamp, duration, result
 
     def encode_return(self, name: str, value: Any) -> bytes:
-        return self._proc_codecs[name][1].encode(value, f"{name}() return value")
+        return self._return_codecs[name].encode(value, f"{name}() return value")
 
     def return_json(self, name: str, value: Any) -> Any:
-        codec = self._proc_codecs[name][1]
+        codec = self._return_codecs[name]
         return untyped_json(codec.type, codec.to_json(value), self.schema.typespace)
 
     def decode_procedure_args(self, name: str, data: bytes) -> list[Any]:
-        return self._args(name, lambda codec: codec.decode(data, "args"), self._proc_codecs)
+        codec = self._proc_arg_codecs[name]
+        return _positional(name, lambda: codec.decode(data, "args"))
 
     def json_procedure_args(self, name: str, obj: Any) -> list[Any]:
-        return self._args(name, lambda codec: codec.from_json(obj, "args"), self._proc_codecs)
+        codec = self._proc_arg_codecs[name]
+        return _positional(name, lambda: codec.from_json(obj, "args"))
 
     # --- connections ----------------------------------------------------------------------------
 
@@ -678,6 +672,16 @@ class Host:
             now = self.clock.now().micros_since_epoch
             ticks = max((now - due) // every + 1, 1)
             self._arm(key, due + ticks * every)
+
+
+def _positional(name: str, decode: Callable[[], Any]) -> list[Any]:
+    """Decoded arguments as a positional list; :class:`BadArgumentsError` if they do not fit."""
+    try:
+        values = decode()
+    except (sats.SatsError, ValueError, TypeError) as exc:
+        raise BadArgumentsError(f"invalid arguments for {name!r}: {exc}") from None
+    # A product decodes to a dict by name; the empty product (no parameters) to ().
+    return list(values.values()) if isinstance(values, dict) else list(values)
 
 
 def _delete_row(table: str, row_id: int, ctx: ReducerContext) -> None:
