@@ -149,8 +149,8 @@ def markdown_table(rows: list[tuple[str, str, dict[str, Any]]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sequential", type=int, default=300 if QUICK else 2000)
-    parser.add_argument("--pipelined", type=int, default=2000 if QUICK else 20000)
+    parser.add_argument("--sequential", type=int, default=300 if QUICK else 1000)
+    parser.add_argument("--pipelined", type=int, default=2000 if QUICK else 5000)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
