@@ -346,8 +346,10 @@ class ServerApp:
                             batch, cast(Compression, compression), batched=batched
                         )
                         await websocket.send_bytes(frame)
-                except (WebSocketDisconnect, OSError, RuntimeError):
-                    pass  # the client went away; the reader sees the disconnect
+                except Exception as exc:
+                    # Any send failure means the socket is gone (starlette and hypercorn raise
+                    # different errors for it); the reader sees the disconnect.
+                    logger.debug("stopped writing to %r: %r", connection, exc)
                 else:
                     close = (_GOING_AWAY, "server shutting down")
                 task_group.cancel_scope.cancel()
