@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import anyio
@@ -391,3 +392,21 @@ async def test_scheduled_reducers_are_private_to_clients(server: LocalServer) ->
     assert isinstance(result, ReducerResult)
     assert result.result == ReducerInternalError("no such reducer: 'tick'")
     assert server.host.table("tick_log").rows() == []
+
+
+async def test_clients_that_vanish_mid_stream_leave_no_errors(
+    server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with session(server) as writer:
+        for round_ in range(5):
+            async with session(server) as watcher:
+                await subscribe(watcher, "SELECT * FROM person")
+                for i in range(20):
+                    await writer.send(
+                        CallReducer(i, 0, "add_person", args(server, "add_person", f"{round_}.{i}"))
+                    )
+            # The watcher is gone while updates for it are still being produced.
+        for _ in range(100):
+            assert isinstance(await writer.receive(), ReducerResult)
+    assert len(server.host.table("person").rows()) == 100
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
