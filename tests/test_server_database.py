@@ -186,3 +186,15 @@ async def test_the_context_carries_sender_timestamp_and_database_identity() -> N
         assert init["identity"] == host.identity
         assert init["at"] == clock.now()
         assert host.identity.to_hex().startswith("c200")
+
+
+async def test_a_failing_init_reducer_stops_the_host_from_starting() -> None:
+    module = Module("broken")
+
+    @module.init
+    def init(ctx: ReducerContext) -> None:
+        raise RuntimeError("no database for you")
+
+    with pytest.raises(RuntimeError, match="the init reducer failed: no database for you"):
+        async with Host(module, clock=VirtualClock()):
+            pass

@@ -36,7 +36,7 @@ from spacetime_sched.protocol import (
 )
 from spacetime_sched.testing import example_module
 from spacetime_sched.testing._clock import VirtualClock
-from spacetime_sched.testing._server import LocalServer
+from spacetime_sched.testing._server import LocalServer, Module, ReducerContext
 
 SECOND = TimeDuration.from_seconds(1)
 
@@ -410,3 +410,17 @@ async def test_clients_that_vanish_mid_stream_leave_no_errors(
             assert isinstance(await writer.receive(), ReducerResult)
     assert len(server.host.table("person").rows()) == 100
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_client_connected_reducer_that_raises_refuses_the_connection() -> None:
+    module = Module("picky")
+
+    @module.client_connected
+    def client_connected(ctx: ReducerContext) -> None:
+        raise PermissionError("members only")
+
+    async with LocalServer(module) as server:
+        with pytest.raises(WebSocketUpgradeError) as refused:
+            async with session(server):
+                pass
+    assert refused.value.response.status_code == 403

@@ -208,14 +208,14 @@ class Host:
     # --- lifetime -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Host:
+        init = self.module.lifecycle_reducer("Init")
+        if init is not None:
+            _, outcome = self._run_reducer(init, [], Caller(self.identity))
+            if isinstance(outcome, ReducerErr):
+                raise RuntimeError(f"the init reducer failed: {outcome.message}")
         async with AsyncExitStack() as stack:
             task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(task_group.cancel_scope.cancel)
-            init = self.module.lifecycle_reducer("Init")
-            if init is not None:
-                _, outcome = self._run_reducer(init, [], Caller(self.identity))
-                if isinstance(outcome, ReducerErr):
-                    raise RuntimeError(f"the init reducer failed: {outcome.message}")
             task_group.start_soon(self._run_timers, name=f"schedule timer of {self!r}")
             self._stack = stack.pop_all()
         return self
