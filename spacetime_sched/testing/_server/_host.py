@@ -332,6 +332,9 @@ class Host:
             tx.rollback()
             logger.info("%s failed: %s", what, _error_text(exc))
             return timestamp, None, _error_text(exc), []
+        except BaseException:  # KeyboardInterrupt and the like: undo, then let it through
+            tx.rollback()
+            raise
         changes = tx.commit()
         return timestamp, result, None, self._publish(changes, timestamp, caller.connection)
 
