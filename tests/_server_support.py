@@ -11,7 +11,13 @@ import httpx
 from httpx_ws import AsyncWebSocketSession, aconnect_ws
 
 from spacetime_sched import protocol, sats
-from spacetime_sched.protocol import ClientMessage, InitialConnection, ServerMessage
+from spacetime_sched.protocol import (
+    ClientMessage,
+    InitialConnection,
+    ServerMessage,
+    Subscribe,
+    SubscribeApplied,
+)
 from spacetime_sched.testing._server import LocalServer
 
 V2 = "v2.bsatn.spacetimedb"
@@ -83,3 +89,10 @@ def rows(row_list: protocol.BsatnRowList, server: LocalServer, table: str) -> li
     """Decode a row list of ``table``."""
     row_type = server.host.module.tables[table].row_type
     return row_list.decode_rows(sats.compile(row_type))
+
+
+async def subscribe_all(client: Session, *queries: str, query_set: int = 1) -> None:
+    """Subscribe and wait for SubscribeApplied."""
+    await client.send(Subscribe(query_set, query_set, queries))
+    applied = await client.receive()
+    assert isinstance(applied, SubscribeApplied), applied
