@@ -90,13 +90,14 @@ class ServerApp:
         self.tokens = tokens
         self._closing = False
         self._sockets: set[ClientConnection] = set()
+        # (path under /v1/database/{name}, handler(request, identity), method)
         database = [
-            Route("/{name}", self.database_info, methods=["GET"]),
-            Route("/{name}/identity", self.database_identity, methods=["GET"]),
-            Route("/{name}/schema", self.schema, methods=["GET"]),
-            Route("/{name}/call/{function}", self.call, methods=["POST"]),
-            Route("/{name}/sql", self.sql, methods=["POST"]),
-            Route("/{name}/unstable/timestamp", self.timestamp, methods=["GET"]),
+            ("", self.database_info, "GET"),
+            ("/identity", self.database_identity, "GET"),
+            ("/schema", self.schema, "GET"),
+            ("/call/{function}", self.call, "POST"),
+            ("/sql", self.sql, "POST"),
+            ("/unstable/timestamp", self.timestamp, "GET"),
         ]
         routes = [
             Route("/v1/ping", self.ping, methods=["GET"]),
@@ -104,11 +105,9 @@ class ServerApp:
             Route("/v1/identity/websocket-token", self.websocket_token, methods=["POST"]),
             *(
                 Route(
-                    f"/v1/database{route.path}",
-                    self._database_route(route.endpoint),
-                    methods=route.methods,
+                    f"/v1/database/{{name}}{path}", self._database_route(handler), methods=[method]
                 )
-                for route in database
+                for path, handler, method in database
             ),
             WebSocketRoute("/v1/database/{name}/subscribe", self.subscribe),
         ]
