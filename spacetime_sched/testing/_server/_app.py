@@ -90,6 +90,8 @@ class ServerApp:
         self.tokens = tokens
         self._closing = False
         self._sockets: set[ClientConnection] = set()
+        program = json.dumps(host.schema.to_json(), sort_keys=True).encode()
+        self._program_hash = hashlib.sha256(program).hexdigest()
         # (path under /v1/database/{name}, handler(request, identity), method)
         database = [
             ("", self.database_info, "GET"),
@@ -184,13 +186,12 @@ class ServerApp:
 
     async def database_info(self, request: Request, identity: Identity) -> Response:
         host = self.host
-        program = json.dumps(host.schema.to_json(), sort_keys=True).encode()
         return _json(
             {
                 "database_identity": {"__identity__": f"0x{host.identity.to_hex()}"},
                 "owner_identity": {"__identity__": f"0x{host.owner_identity.to_hex()}"},
                 "host_type": {"Wasm": []},
-                "initial_program": hashlib.sha256(program).hexdigest(),
+                "initial_program": self._program_hash,
             }
         )
 

@@ -23,7 +23,6 @@ from typing import Any
 
 import anyio
 
-from ._app import ServerApp
 from ._auth import TokenIssuer
 from ._host import Host, ServerClock
 from ._module import Module
@@ -119,7 +118,15 @@ class LocalServer:
         return self._tokens.mint()
 
     async def __aenter__(self) -> LocalServer:
-        from hypercorn.config import Config
+        try:  # the optional "server" extra, imported only when a server starts
+            from hypercorn.config import Config
+
+            from ._app import ServerApp
+        except ImportError as exc:
+            raise ImportError(
+                f"LocalServer needs hypercorn and starlette ({exc}): "
+                "pip install 'spacetime-sched[server]'"
+            ) from exc
 
         async with AsyncExitStack() as stack:
             host = await stack.enter_async_context(
