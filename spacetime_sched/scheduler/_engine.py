@@ -84,8 +84,6 @@ _FINISHED: Final = frozenset({ScheduleStatus.COMPLETED, ScheduleStatus.FAILED, _
 CLOCK_JUMP_TOLERANCE_MICROS: Final = 250_000
 #: A step of the wall clock back by more than this (3 h, as in Vixie cron) is a time reset.
 VIXIE_RESET_MICROS: Final = 3 * 3600 * 1_000_000
-#: The timer yields to other tasks after this many fires dispatched in one go.
-_DISPATCH_BATCH: Final = 256
 #: An execution task taking backlogged fires yields to other tasks after this many.
 _WORKER_YIELD_EVERY: Final = 16
 #: How many missed ticks of a trigger are stepped through to find the latest one.
@@ -803,7 +801,6 @@ class ReducerScheduler:
         assert tg is not None
         clock = self._clock
         slot: _Slot | None = None
-        dispatched = 0
         try:
             while True:
                 heap = self._heap
@@ -824,10 +821,11 @@ class ReducerScheduler:
                     break
                 tg.start_soon(self._worker, taken[0], taken[1], slot)
                 slot = None
-                dispatched += 1
-                if dispatched % _DISPATCH_BATCH == 0:
-                    await anyio.lowlevel.checkpoint()
-                    now = clock.now_micros()
+                # Let the new worker start before spawning another: it takes further due fires
+                # itself when its call returns quickly, so a burst of quick calls needs a few
+                # tasks, not one per fire; slow calls still fan out, one task per loop turn.
+                await anyio.lowlevel.checkpoint()
+                now = clock.now_micros()
         finally:
             if slot is not None:
                 limiter.release_on_behalf_of(slot)
