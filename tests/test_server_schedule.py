@@ -17,6 +17,7 @@ from spacetime_sched.testing import example_module
 from spacetime_sched.testing._clock import VirtualClock
 from spacetime_sched.testing._server import Host, Module, ReducerContext
 from spacetime_sched.testing._server._host import Caller, NoSuchFunctionError
+from spacetime_sched.testing._server._timer import next_tick
 
 SECOND = TimeDuration.from_seconds(1)
 
@@ -206,3 +207,20 @@ async def test_the_owner_may_call_a_scheduled_reducer_directly(
     assert fired(host) == [("direct", 9, clock.now())]
     with pytest.raises(NoSuchFunctionError, match="no such reducer: 'tick'"):
         host.call("tick", [row], Caller(Identity(1)))
+
+
+@pytest.mark.parametrize(
+    ("intended", "now", "expected"),
+    [
+        (10, 10, 13),  # on time: one interval later
+        (10, 12, 13),  # a little late: still the next anchored tick
+        (10, 13, 16),  # exactly on the next tick: that one has passed too
+        (10, 25, 28),  # far behind: the missed ticks 13..25 are skipped
+    ],
+)
+def test_next_tick_is_the_first_anchored_tick_after_now(
+    intended: int, now: int, expected: int
+) -> None:
+    every = ScheduleAt.Interval(TimeDuration(3))
+    assert next_tick(every, intended, now) == expected
+    assert next_tick(ScheduleAt.Interval(TimeDuration(-3)), intended, now) == expected

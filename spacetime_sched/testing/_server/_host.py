@@ -16,7 +16,6 @@ sleeps until the earliest due row and is woken whenever a transaction arms or di
 from __future__ import annotations
 
 import contextlib
-import heapq
 import inspect
 import logging
 import math
@@ -24,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -69,6 +68,7 @@ from ._auth import identity_from_claims
 from ._database import Database, Db, StoredRow, TableChange, TableHandle, Transaction
 from ._module import Module, Procedure, ProcedureContext, Reducer, ReducerContext
 from ._sql import Query, SqlError, parse_query
+from ._timer import MAX_SCHEDULE_DELAY_MICROS, RowKey, ScheduleTimer, first_due, next_tick
 
 __all__ = [
     "BadArgumentsError",
@@ -81,9 +81,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("spacetime_sched.testing.server")
-
-#: SpacetimeDB refuses schedules further ahead than 64**6 - 1 milliseconds (about 2.18 years).
-MAX_SCHEDULE_DELAY_MICROS: Final = (64**6 - 1) * 1000
 
 
 class ServerClock(Protocol):
@@ -184,10 +181,7 @@ class Host:
         self._scheduled_reducers = {
             str(table.scheduled) for table in module.tables.values() if table.scheduled
         }
-        self._armed: dict[tuple[str, int], int] = {}
-        self._heap: list[tuple[int, int, str, int]] = []
-        self._sequence = 0
-        self._wake: anyio.Event | None = None
+        self._timer = ScheduleTimer(self.clock)
         self._stack: AsyncExitStack | None = None
         self._arg_codecs = {
             reducer.name: sats.compile(reducer.params, self.schema.typespace)
@@ -216,7 +210,7 @@ class Host:
         async with AsyncExitStack() as stack:
             task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(task_group.cancel_scope.cancel)
-            task_group.start_soon(self._run_timers, name=f"schedule timer of {self!r}")
+            task_group.start_soon(self._timer.run, self._fire, name=f"schedule timer of {self!r}")
             self._stack = stack.pop_all()
         return self
 
@@ -580,7 +574,7 @@ class Host:
             for _, after in change.rows.values():
                 if after is None:
                     continue
-                due = _first_due(after.value[at_column], now)
+                due = first_due(after.value[at_column], now)
                 if due - now.micros_since_epoch > MAX_SCHEDULE_DELAY_MICROS:
                     raise ValueError(
                         f"{change.table.name}.{at_column}: {after.value[at_column]} is more than "
@@ -596,58 +590,13 @@ class Host:
             for row_id, (_, after) in change.rows.items():
                 key = (change.table.name, row_id)
                 if after is None:
-                    self._armed.pop(key, None)
+                    self._timer.disarm(key)
                 else:
-                    self._arm(key, _first_due(after.value[at_column], now))
+                    self._timer.arm(key, first_due(after.value[at_column], now))
 
-    def _arm(self, key: tuple[str, int], due: int) -> None:
-        self._armed[key] = due
-        self._sequence += 1
-        heapq.heappush(self._heap, (due, self._sequence, *key))
-        if self._wake is not None:
-            self._wake.set()
-
-    def _next_due(self) -> int | None:
-        heap = self._heap
-        while heap:
-            due, _, table, row_id = heap[0]
-            if self._armed.get((table, row_id)) == due:
-                return due
-            heapq.heappop(heap)  # stale: the row was deleted, changed or re-armed
-        return None
-
-    async def _run_timers(self) -> None:
-        while True:
-            self._wake = wake = anyio.Event()
-            due = self._next_due()
-            if due is None:
-                await wake.wait()
-                continue
-            if due > self.clock.now().micros_since_epoch:
-                await self._sleep_or_wake(Timestamp(due), wake)
-                continue
-            _, _, table, row_id = heapq.heappop(self._heap)
-            self._fire(table, row_id, due)
-            await anyio.lowlevel.checkpoint()
-
-    async def _sleep_or_wake(self, deadline: Timestamp, wake: anyio.Event) -> None:
-        async with anyio.create_task_group() as task_group:
-
-            async def sleep() -> None:
-                await self.clock.sleep_until(deadline)
-                task_group.cancel_scope.cancel()
-
-            async def woken() -> None:
-                await wake.wait()
-                task_group.cancel_scope.cancel()
-
-            task_group.start_soon(sleep)
-            task_group.start_soon(woken)
-
-    def _fire(self, table_name: str, row_id: int, due: int) -> None:
+    def _fire(self, key: RowKey, due: int) -> None:
         """Run the scheduled reducer of one due row, then delete (Time) or re-arm (Interval)."""
-        key = (table_name, row_id)
-        self._armed.pop(key, None)
+        table_name, row_id = key
         store = self.database.stores[table_name]
         row = store.rows.get(row_id)
         if row is None:
@@ -669,12 +618,10 @@ class Host:
                 Caller(self.identity),
                 f"removing the failed one-shot {table_name} row",
             )
-        if not one_shot and key not in self._armed and row_id in store.rows:
-            # Unchanged by its reducer: the next tick after now, anchored to the intended time.
-            every = max(abs(schedule.value.micros), 1)
+        rearmed = self._timer.is_armed(key)  # the reducer updated its own row
+        if isinstance(schedule, ScheduleAtInterval) and not rearmed and row_id in store.rows:
             now = self.clock.now().micros_since_epoch
-            ticks = max((now - due) // every + 1, 1)
-            self._arm(key, due + ticks * every)
+            self._timer.arm(key, next_tick(schedule, due, now))  # anchored to the intended time
 
 
 def _positional(name: str, decode: Callable[[], Any]) -> list[Any]:
@@ -689,14 +636,6 @@ def _positional(name: str, decode: Callable[[], Any]) -> list[Any]:
 
 def _delete_row(table: str, row_id: int, ctx: ReducerContext) -> None:
     ctx.db[table].delete_row_id(row_id)
-
-
-def _first_due(schedule: Any, now: Timestamp) -> int:
-    if isinstance(schedule, ScheduleAtTime):
-        return int(schedule.value.micros_since_epoch)
-    if isinstance(schedule, ScheduleAtInterval):
-        return now.micros_since_epoch + max(abs(schedule.value.micros), 1)
-    raise TypeError(f"expected a ScheduleAt, got {schedule!r}")
 
 
 def untyped_json(ty: sats.AlgebraicType, typed: Any, typespace: sats.Typespace | None) -> Any:
