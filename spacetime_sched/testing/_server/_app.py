@@ -46,13 +46,12 @@ from ._auth import TokenError, TokenIssuer
 from ._host import (
     BadArgumentsError,
     Caller,
-    ClientConnection,
     ConnectRefusedError,
     Host,
     NoSuchFunctionError,
-    untyped_json,
 )
-from ._sql import SqlError, split_statements
+from ._sql import SqlError, split_statements, untyped_json
+from ._subscriptions import ClientConnection
 
 __all__ = ["PROTOCOLS", "ServerApp"]
 

@@ -9,16 +9,14 @@
 Schedule tables behave like SpacetimeDB's: a ``Time`` row fires once at its time (at once if
 that is past) and is deleted after its reducer runs; an ``Interval`` row fires first one
 interval after it was inserted, then again and again, each tick anchored to the previous
-*intended* time (missed ticks are skipped, not bunched), until the row is deleted. One timer task
-sleeps until the earliest due row and is woken whenever a transaction arms or disarms one.
+*intended* time (missed ticks are skipped, not bunched), until the row is deleted (the timer
+is in ``_timer``; what subscribers receive is computed in ``_subscriptions``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
@@ -26,26 +24,20 @@ from types import TracebackType
 from typing import Any, Protocol
 
 import anyio
-import anyio.abc
-import anyio.lowlevel
 import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ... import sats
 from ..._identity import ConnectionId, Identity
 from ..._time import ScheduleAtInterval, ScheduleAtTime, TimeDuration, Timestamp
 from ...protocol import (
-    BsatnRowList,
     CallProcedure,
     CallReducer,
     ClientMessage,
     OneOffQuery,
     OneOffQueryResult,
-    PersistentTable,
     ProcedureInternalError,
     ProcedureResult,
     ProcedureReturned,
-    QueryRows,
     QuerySetUpdate,
     ReducerErr,
     ReducerInternalError,
@@ -53,12 +45,9 @@ from ...protocol import (
     ReducerOkEmpty,
     ReducerOutcome,
     ReducerResult,
-    ServerMessage,
-    SingleTableRows,
     Subscribe,
     SubscribeApplied,
     SubscriptionError,
-    TableUpdate,
     TransactionUpdate,
     Unsubscribe,
     UnsubscribeApplied,
@@ -67,13 +56,13 @@ from ...protocol import (
 from ._auth import identity_from_claims
 from ._database import Database, Db, StoredRow, TableChange, TableHandle, Transaction
 from ._module import Module, Procedure, ProcedureContext, Reducer, ReducerContext
-from ._sql import Query, SqlError, parse_query
+from ._sql import Query, SqlError, parse_query, untyped_json
+from ._subscriptions import ClientConnection, matching_rows, query_rows, updates_for
 from ._timer import MAX_SCHEDULE_DELAY_MICROS, RowKey, ScheduleTimer, first_due, next_tick
 
 __all__ = [
     "BadArgumentsError",
     "Caller",
-    "ClientConnection",
     "ConnectRefusedError",
     "Host",
     "NoSuchFunctionError",
@@ -123,39 +112,8 @@ class Caller:
     connection: ClientConnection | None = None
 
 
-class ClientConnection:
-    """One WebSocket client of the host: its query sets and its queue of outgoing messages."""
-
-    def __init__(self, identity: Identity, connection_id: ConnectionId) -> None:
-        self.identity = identity
-        self.connection_id = connection_id
-        self.query_sets: dict[int, tuple[Query, ...]] = {}
-        send, receive = anyio.create_memory_object_stream[ServerMessage](math.inf)
-        self._send: MemoryObjectSendStream[ServerMessage] = send
-        #: The messages to write to the socket, in order.
-        self.outbox: MemoryObjectReceiveStream[ServerMessage] = receive
-
-    def __repr__(self) -> str:
-        return f"<ClientConnection {self.identity.to_hex()[:8]}… {self.connection_id}>"
-
-    def send(self, message: ServerMessage) -> None:
-        # A closed outbox means the socket is gone; its disconnect is on the way.
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self._send.send_nowait(message)
-
-    def close(self) -> None:
-        self._send.close()
-
-
 def _error_text(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
-
-
-def _tables_of(queries: Iterable[Query]) -> dict[str, list[Query]]:
-    grouped: dict[str, list[Query]] = {}
-    for query in queries:
-        grouped.setdefault(query.table.name, []).append(query)
-    return grouped
 
 
 class Host:
@@ -423,7 +381,7 @@ class Host:
             except SqlError as exc:
                 connection.send(OneOffQueryResult(message.request_id, str(exc)))
             else:
-                rows = self._query_rows([query], connection.identity)
+                rows = query_rows(self.database, [query], connection.identity)
                 connection.send(OneOffQueryResult(message.request_id, rows))
         elif isinstance(message, CallProcedure):
             connection.send(await self._handle_procedure(connection, message))
@@ -478,7 +436,7 @@ class Host:
             connection.send(SubscriptionError(message.request_id, message.query_set_id, str(exc)))
             return
         connection.query_sets[qsid] = tuple(queries)
-        rows = self._query_rows(queries, connection.identity)
+        rows = query_rows(self.database, queries, connection.identity)
         connection.send(SubscribeApplied(message.request_id, message.query_set_id, rows))
 
     def _handle_unsubscribe(self, connection: ClientConnection, message: Unsubscribe) -> None:
@@ -489,31 +447,14 @@ class Host:
             return
         rows = None
         if message.flags == UnsubscribeFlags.SendDroppedRows:
-            rows = self._query_rows(queries, connection.identity)
+            rows = query_rows(self.database, queries, connection.identity)
         connection.send(UnsubscribeApplied(message.request_id, message.query_set_id, rows))
 
     def query(self, queries: Iterable[Query], sender: Identity | None = None) -> list[StoredRow]:
         """The rows that any of ``queries`` matches (each row once), table by table."""
-        return [row for rows in self._matching(queries, sender).values() for row in rows]
-
-    def _matching(
-        self, queries: Iterable[Query], sender: Identity | None
-    ) -> dict[str, list[StoredRow]]:
-        result: dict[str, list[StoredRow]] = {}
-        for name, table_queries in _tables_of(queries).items():
-            store = self.database.stores[name]
-            result[name] = [
-                row
-                for row in store.rows.values()
-                if any(query.matches(row.value, sender) for query in table_queries)
-            ]
-        return result
-
-    def _query_rows(self, queries: Iterable[Query], sender: Identity | None) -> QueryRows:
-        return QueryRows(
-            SingleTableRows(name, BsatnRowList.from_row_bytes(row.data for row in rows))
-            for name, rows in self._matching(queries, sender).items()
-        )
+        return [
+            row for rows in matching_rows(self.database, queries, sender).values() for row in rows
+        ]
 
     def _publish(
         self,
@@ -529,40 +470,12 @@ class Host:
         by_table = {change.table.name: change for change in changes}
         mine: list[QuerySetUpdate] = []
         for connection in list(self.connections):
-            updates = self._updates_for(connection, by_table)
+            updates = updates_for(connection, by_table)
             if connection is caller:
                 mine = updates
             elif updates:
                 connection.send(TransactionUpdate(updates))
         return mine
-
-    @staticmethod
-    def _updates_for(
-        connection: ClientConnection, by_table: dict[str, TableChange]
-    ) -> list[QuerySetUpdate]:
-        updates = []
-        for qsid, queries in connection.query_sets.items():
-            tables = []
-            for name, table_queries in _tables_of(queries).items():
-                change = by_table.get(name)
-                if change is None:
-                    continue
-
-                def matched(row: StoredRow | None, qs: list[Query] = table_queries) -> bool:
-                    return row is not None and any(
-                        q.matches(row.value, connection.identity) for q in qs
-                    )
-
-                inserts = [a.data for _, a in change.rows.values() if a is not None and matched(a)]
-                deletes = [b.data for b, _ in change.rows.values() if b is not None and matched(b)]
-                if inserts or deletes:
-                    rows = PersistentTable(
-                        BsatnRowList.from_row_bytes(inserts), BsatnRowList.from_row_bytes(deletes)
-                    )
-                    tables.append(TableUpdate(name, [rows]))
-            if tables:
-                updates.append(QuerySetUpdate(qsid, tables))
-        return updates
 
     # --- schedule tables ------------------------------------------------------------------------
 
@@ -636,28 +549,3 @@ def _positional(name: str, decode: Callable[[], Any]) -> list[Any]:
 
 def _delete_row(table: str, row_id: int, ctx: ReducerContext) -> None:
     ctx.db[table].delete_row_id(row_id)
-
-
-def untyped_json(ty: sats.AlgebraicType, typed: Any, typespace: sats.Typespace | None) -> Any:
-    """Typed SATS-JSON (products as objects, sums as ``{"Name": v}``) in the untyped form the
-    SQL endpoint writes: products as arrays, sums as ``[tag, payload]``."""
-    if typespace is not None:
-        ty = typespace.resolve(ty)
-    if isinstance(ty, sats.ProductType):
-        if isinstance(typed, dict):
-            values = [typed[str(element.name)] for element in ty.elements]
-        else:
-            values = list(typed)
-        return [
-            untyped_json(element.algebraic_type, value, typespace)
-            for element, value in zip(ty.elements, values, strict=True)
-        ]
-    if isinstance(ty, sats.SumType):
-        ((name, payload),) = typed.items()
-        for tag, variant in enumerate(ty.variants):
-            if variant.name == name or str(tag) == name:
-                return [tag, untyped_json(variant.algebraic_type, payload, typespace)]
-        raise ValueError(f"variant {name!r} is not in {sats.describe(ty)}")
-    if isinstance(ty, sats.ArrayType) and isinstance(typed, list):
-        return [untyped_json(ty.elem, item, typespace) for item in typed]
-    return typed

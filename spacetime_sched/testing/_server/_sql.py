@@ -20,7 +20,7 @@ from ..._identity import ConnectionId, Identity
 from ..._time import Timestamp
 from ._module import Table
 
-__all__ = ["Query", "SqlError", "parse_query", "split_statements"]
+__all__ = ["Query", "SqlError", "parse_query", "split_statements", "untyped_json"]
 
 
 class SqlError(ValueError):
@@ -240,3 +240,28 @@ def split_statements(sql: str) -> list[str]:
             current.append(char)
     statements.append("".join(current))
     return [statement.strip() for statement in statements if statement.strip()]
+
+
+def untyped_json(ty: sats.AlgebraicType, typed: Any, typespace: sats.Typespace | None) -> Any:
+    """Typed SATS-JSON (products as objects, sums as ``{"Name": v}``) in the untyped form the
+    SQL endpoint writes: products as arrays, sums as ``[tag, payload]``."""
+    if typespace is not None:
+        ty = typespace.resolve(ty)
+    if isinstance(ty, sats.ProductType):
+        if isinstance(typed, dict):
+            values = [typed[str(element.name)] for element in ty.elements]
+        else:
+            values = list(typed)
+        return [
+            untyped_json(element.algebraic_type, value, typespace)
+            for element, value in zip(ty.elements, values, strict=True)
+        ]
+    if isinstance(ty, sats.SumType):
+        ((name, payload),) = typed.items()
+        for tag, variant in enumerate(ty.variants):
+            if variant.name == name or str(tag) == name:
+                return [tag, untyped_json(variant.algebraic_type, payload, typespace)]
+        raise ValueError(f"variant {name!r} is not in {sats.describe(ty)}")
+    if isinstance(ty, sats.ArrayType) and isinstance(typed, list):
+        return [untyped_json(ty.elem, item, typespace) for item in typed]
+    return typed
