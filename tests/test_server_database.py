@@ -198,3 +198,9 @@ async def test_a_failing_init_reducer_stops_the_host_from_starting() -> None:
     with pytest.raises(RuntimeError, match="the init reducer failed: no database for you"):
         async with Host(module, clock=VirtualClock()):
             pass
+
+
+async def test_an_exception_in_the_host_block_propagates_unchanged() -> None:
+    with pytest.raises(KeyError):
+        async with Host(inventory_module(), clock=VirtualClock()):
+            raise KeyError("from the test")

@@ -247,3 +247,16 @@ async def test_sql_refuses_what_it_cannot_run(http: httpx.AsyncClient) -> None:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_port_in_use_fails_at_once(server: LocalServer, http: httpx.AsyncClient) -> None:
+    with pytest.raises(OSError):
+        async with LocalServer(example_module.module, port=server.port):
+            pass
+    assert (await http.get("/v1/ping")).status_code == 200  # the first server is unharmed
+
+
+async def test_an_exception_in_the_block_propagates_unchanged() -> None:
+    with pytest.raises(LookupError, match="from the test"):
+        async with LocalServer(example_module.module):
+            raise LookupError("from the test")

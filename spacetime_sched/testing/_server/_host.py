@@ -64,6 +64,7 @@ __all__ = [
     "BadArgumentsError",
     "Caller",
     "ConnectRefusedError",
+    "close_stack",
     "Host",
     "NoSuchFunctionError",
     "ServerClock",
@@ -165,11 +166,11 @@ class Host:
             _, outcome = self._run_reducer(init, [], Caller(self.identity))
             if isinstance(outcome, ReducerErr):
                 raise RuntimeError(f"the init reducer failed: {outcome.message}")
-        async with AsyncExitStack() as stack:
-            task_group = await stack.enter_async_context(anyio.create_task_group())
-            stack.callback(task_group.cancel_scope.cancel)
-            task_group.start_soon(self._timer.run, self._fire, name=f"schedule timer of {self!r}")
-            self._stack = stack.pop_all()
+        stack = AsyncExitStack()
+        task_group = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(task_group.cancel_scope.cancel)
+        task_group.start_soon(self._timer.run, self._fire, name=f"schedule timer of {self!r}")
+        self._stack = stack
         return self
 
     async def __aexit__(
@@ -177,10 +178,10 @@ class Host:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
-    ) -> bool | None:
+    ) -> None:
         stack, self._stack = self._stack, None
         assert stack is not None, "the host is not running"
-        return await stack.__aexit__(exc_type, exc, traceback)
+        await close_stack(stack, exc)
 
     # --- inspection -----------------------------------------------------------------------------
 
@@ -535,6 +536,19 @@ class Host:
         if isinstance(schedule, ScheduleAtInterval) and not rearmed and row_id in store.rows:
             now = self.clock.now().micros_since_epoch
             self._timer.arm(key, next_tick(schedule, due, now))  # anchored to the intended time
+
+
+async def close_stack(stack: AsyncExitStack, exc: BaseException | None) -> None:
+    """Close ``stack``, which holds task groups, when an ``async with`` block ends.
+
+    An ordinary exception from the block is not handed to the task groups (they would wrap it
+    in an ExceptionGroup): everything shuts down as usual and the exception then propagates
+    unchanged. Cancellation and KeyboardInterrupt are handed in, so they cancel the tasks.
+    """
+    if exc is None or isinstance(exc, Exception):
+        await stack.aclose()
+    else:
+        await stack.__aexit__(type(exc), exc, exc.__traceback__)
 
 
 def _positional(name: str, decode: Callable[[], Any]) -> list[Any]:

@@ -15,7 +15,9 @@ stops hypercorn and the schedule timer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import socket
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -24,7 +26,7 @@ from typing import Any
 import anyio
 
 from ._auth import TokenIssuer
-from ._host import Host, ServerClock
+from ._host import Host, ServerClock, close_stack
 from ._module import Module
 
 __all__ = ["LocalServer"]
@@ -50,6 +52,21 @@ async def _serve(app: Any, config: Any, shutdown_trigger: Any) -> None:
         from hypercorn.asyncio import serve as asyncio_serve
 
         await asyncio_serve(app, config, shutdown_trigger=shutdown_trigger, mode="asgi")
+
+
+def _listen(bind: tuple[str, int]) -> socket.socket:
+    """A listening, non-blocking TCP socket on ``bind`` (port 0: a free port)."""
+    family = socket.AF_INET6 if ":" in bind[0] else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(bind)
+        listener.listen(128)
+        listener.setblocking(False)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
 
 
 class LocalServer:
@@ -128,26 +145,18 @@ class LocalServer:
                 "pip install 'spacetime-sched[server]'"
             ) from exc
 
-        async with AsyncExitStack() as stack:
+        listener = _listen(self._bind)  # first: a port in use fails before anything starts
+        port = listener.getsockname()[1]
+        fd = listener.detach()  # hypercorn takes the socket over and closes it when it stops
+        serving = False
+        stack = AsyncExitStack()
+        try:
             host = await stack.enter_async_context(
                 Host(self.module, database=self.database, clock=self._clock)
             )
             app = ServerApp(host, self._tokens)
-            listener = socket.socket(
-                socket.AF_INET6 if ":" in self._bind[0] else socket.AF_INET, socket.SOCK_STREAM
-            )
-            try:
-                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                listener.bind(self._bind)
-                listener.listen(128)
-                listener.setblocking(False)
-                port = listener.getsockname()[1]
-            except BaseException:
-                listener.close()
-                raise
             config = Config()
-            # hypercorn takes over the socket (and closes it when it stops).
-            config.bind = [f"fd://{listener.detach()}"]
+            config.bind = [f"fd://{fd}"]
             config.accesslog = None
             config.errorlog = logger
             config.graceful_timeout = self._graceful_timeout
@@ -158,12 +167,21 @@ class LocalServer:
 
             task_group = await stack.enter_async_context(anyio.create_task_group())
             shutdown = anyio.Event()
-            task_group.start_soon(_serve, app.asgi, config, shutdown.wait, name=f"{self!r}")
+            task_group.start_soon(
+                _serve, app.asgi, config, shutdown.wait, name=f"hypercorn for {self.database!r}"
+            )
+            serving = True
             stack.callback(shutdown.set)
             stack.callback(app.close_all)
-            self._host, self._port = host, port
             stack.callback(self._forget)
-            self._stack = stack.pop_all()
+        except BaseException as exc:
+            if not serving:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            await close_stack(stack, exc)
+            raise
+        self._host, self._port = host, port
+        self._stack = stack
         logger.info("serving database %r at %s", self.database, self.uri)
         return self
 
@@ -176,8 +194,8 @@ class LocalServer:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
-    ) -> bool | None:
+    ) -> None:
         stack, self._stack = self._stack, None
         if stack is None:
             raise RuntimeError("the server is not running")
-        return await stack.__aexit__(exc_type, exc, traceback)
+        await close_stack(stack, exc)
