@@ -33,6 +33,7 @@ from ...protocol import (
     CallProcedure,
     CallReducer,
     ClientMessage,
+    Lifecycle,
     OneOffQuery,
     OneOffQueryResult,
     ProcedureInternalError,
@@ -350,7 +351,7 @@ class Host:
         connection.close()
         self._lifecycle("OnDisconnect", Caller(connection.identity, connection.connection_id))
 
-    def _lifecycle(self, kind: Any, caller: Caller, *, refuse: bool = False) -> None:
+    def _lifecycle(self, kind: Lifecycle, caller: Caller, *, refuse: bool = False) -> None:
         reducer = self.module.lifecycle_reducer(kind)
         if reducer is None:
             return
