@@ -6,15 +6,21 @@ semantics. Point your client code at ``server.uri`` and test it without installi
 (A Python module only runs on the local server: a real SpacetimeDB runs Rust, C# or TypeScript
 modules; keep both in step with a shared test suite such as the one below.)
 
-This file declares a small "reminders" module and four tests. Run it as a script
+This file declares a small "reminders" module and four tests. The server runs on a
+``VirtualClock``, so its schedule tables fire when a test advances the clock: a reminder due
+tomorrow is tested in milliseconds. Run it as a script
 (``python examples/own_module_tests.py``), or put the tests in a pytest file with a fixture::
 
     @pytest.fixture
-    async def conn():                      # anyio's pytest plugin runs async fixtures
-        async with serve(make_module()) as conn:
+    def clock():
+        return VirtualClock(START)
+
+    @pytest.fixture
+    async def conn(clock):                 # anyio's pytest plugin runs async fixtures
+        async with serve(make_module(), clock) as conn:
             yield conn
 
-    async def test_reminder_fires_once(conn): ...
+    async def test_reminder_fires_once_a_day_later(conn, clock): ...
 """
 
 from __future__ import annotations
@@ -25,9 +31,9 @@ from typing import Any
 
 import anyio
 
-from spacetime_sched import ReducerError, ScheduleAt, TimeDuration, sats
+from spacetime_sched import ReducerError, ScheduleAt, TimeDuration, Timestamp, sats
 from spacetime_sched.client import DbConnection
-from spacetime_sched.testing import LocalServer, Module, ReducerContext
+from spacetime_sched.testing import LocalServer, Module, ReducerContext, VirtualClock
 
 
 def make_module() -> Module:
@@ -84,20 +90,27 @@ def make_module() -> Module:
     return module
 
 
+#: Where every test's virtual clock starts.
+START = Timestamp.parse("2025-06-02T09:00:00Z")
+
+
 @asynccontextmanager
-async def serve(module: Module) -> AsyncIterator[DbConnection]:
-    """A fresh server for one test, and a connection to it."""
+async def serve(module: Module, clock: VirtualClock) -> AsyncIterator[DbConnection]:
+    """A fresh server for one test, on a virtual clock, and a connection to it."""
     async with (
-        LocalServer(module, database="reminders") as server,
+        LocalServer(module, database="reminders", clock=clock) as server,
         DbConnection.builder().with_uri(server.uri).with_database_name("reminders").build() as conn,
     ):
         yield conn
 
 
 # --- the tests ------------------------------------------------------------------------------
+# Each test gets a connection to its own fresh server and the server's clock. The clock is
+# virtual: reducers see its time as ctx.timestamp, and schedule tables fire when the test
+# advances it, so a reminder due tomorrow is tested in milliseconds.
 
 
-async def test_add_and_complete_task(conn: DbConnection) -> None:
+async def test_add_and_complete_task(conn: DbConnection, clock: VirtualClock) -> None:
     await conn.call_reducer_async("add_task", "write the report")
     (task,) = (await conn.query("SELECT * FROM task"))["task"]
     assert task == {"id": 1, "title": "write the report", "done": False}
@@ -105,7 +118,7 @@ async def test_add_and_complete_task(conn: DbConnection) -> None:
     assert (await conn.query("SELECT * FROM task"))["task"][0]["done"] is True
 
 
-async def test_bad_input_is_rejected(conn: DbConnection) -> None:
+async def test_bad_input_is_rejected(conn: DbConnection, clock: VirtualClock) -> None:
     # (with pytest: `with pytest.raises(ReducerError, match="needs a title"):`)
     error: ReducerError | None = None
     try:
@@ -118,42 +131,50 @@ async def test_bad_input_is_rejected(conn: DbConnection) -> None:
     assert (await conn.query("SELECT * FROM task")).get("task", []) == []
 
 
-async def test_reminder_fires_once(conn: DbConnection) -> None:
+async def test_reminder_fires_once_a_day_later(conn: DbConnection, clock: VirtualClock) -> None:
     await conn.subscribe(["SELECT * FROM notification", "SELECT * FROM reminder"])
-    sent = anyio.Event()
+    sent, done = anyio.Event(), anyio.Event()
     conn.db["notification"].on_insert(lambda row: sent.set())
+    conn.db["reminder"].on_delete(lambda row: done.set())
 
     await conn.call_reducer_async("add_task", "call Bob")
-    await conn.call_reducer_async("remind_in", 1, TimeDuration.from_millis(200))
+    await conn.call_reducer_async("remind_in", 1, TimeDuration.from_days(1))
     assert len(conn.db["reminder"]) == 1
-    with anyio.fail_after(5):  # a test that waits must have a deadline
+
+    await clock.advance(TimeDuration.from_hours(23))  # not yet due: nothing happens
+    assert (await conn.query("SELECT * FROM notification")).get("notification", []) == []
+    await clock.advance(TimeDuration.from_hours(1))  # due now
+    with anyio.fail_after(5):  # a test that waits for the network needs a deadline
         await sent.wait()
+        await done.wait()  # a ScheduleAt.Time row is deleted once it ran
+
     (note,) = conn.db["notification"].rows()
-    assert note["task_id"] == 1
-    assert len(conn.db["reminder"]) == 0  # a ScheduleAt.Time row is deleted after it ran
+    assert note == {"id": 1, "task_id": 1, "sent_at": START + TimeDuration.from_days(1)}
+    assert len(conn.db["reminder"]) == 0
 
 
-async def test_completed_task_gets_no_reminder(conn: DbConnection) -> None:
-    await conn.subscribe(["SELECT * FROM notification"])
+async def test_completed_task_gets_no_reminder(conn: DbConnection, clock: VirtualClock) -> None:
     await conn.call_reducer_async("add_task", "water the plants")
-    await conn.call_reducer_async("remind_in", 1, TimeDuration.from_millis(200))
+    await conn.call_reducer_async("remind_in", 1, TimeDuration.from_hours(2))
     await conn.call_reducer_async("complete_task", 1)
-    await anyio.sleep(0.5)  # well past the reminder's time
-    assert len(conn.db["notification"]) == 0
+    await clock.advance(TimeDuration.from_days(7))  # long past the reminder's time
+    assert (await conn.query("SELECT * FROM notification")).get("notification", []) == []
+    assert (await conn.query("SELECT * FROM reminder")).get("reminder", []) == []
 
 
-TESTS: list[Callable[[DbConnection], Awaitable[None]]] = [
+TESTS: list[Callable[[DbConnection, VirtualClock], Awaitable[None]]] = [
     test_add_and_complete_task,
     test_bad_input_is_rejected,
-    test_reminder_fires_once,
+    test_reminder_fires_once_a_day_later,
     test_completed_task_gets_no_reminder,
 ]
 
 
 async def main() -> None:
     for test in TESTS:
-        async with serve(make_module()) as conn:  # every test gets its own database
-            await test(conn)
+        clock = VirtualClock(START)
+        async with serve(make_module(), clock) as conn:  # every test gets its own database
+            await test(conn, clock)
         print("PASSED", test.__name__)
     print(f"own module tests: {len(TESTS)} passed")
 
