@@ -149,9 +149,24 @@ async def _wait_for_stop_signal() -> None:
         await anyio.sleep_forever()
 
 
+# --- demo -----------------------------------------------------------------------------------------
+
+
+def _add_demo(commands: Any) -> None:
+    from . import _demo
+
+    parser = commands.add_parser(
+        "demo",
+        help="run the end-to-end demo against a local (or given) server",
+        description=_demo.DESCRIPTION,
+    )
+    _demo.add_arguments(parser)
+    parser.set_defaults(run=lambda args, out: _demo.run_from_args(args, out))
+
+
 # --- entry point ----------------------------------------------------------------------------------
 
-_COMMANDS: Final = (_add_serve,)
+_COMMANDS: Final = (_add_demo, _add_serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
