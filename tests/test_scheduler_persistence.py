@@ -4,8 +4,10 @@ each fire once. (The stores themselves are specified in test_scheduler_stores.py
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
+import pytest
 from _scheduler_support import START, Recorder, at, seconds
 
 from spacetime_sched.scheduler import (
@@ -114,3 +116,14 @@ async def test_a_failing_store_fails_the_fire_but_not_the_scheduler() -> None:
         assert isinstance(result.error, OSError)
         assert scheduler.get_execution_stats()["failed_executions"] == 3
         assert scheduler.running
+
+
+class UnreadableStore(MemoryStore):
+    async def load_all(self) -> list[Any]:
+        raise OSError("cannot read the store")
+
+
+async def test_a_store_that_cannot_be_loaded_fails_the_start_with_its_own_error() -> None:
+    with pytest.raises(OSError, match="cannot read the store"):
+        async with ReducerScheduler(Recorder(VirtualClock(START)), store=UnreadableStore()):
+            pass

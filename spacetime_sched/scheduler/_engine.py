@@ -18,6 +18,7 @@ are coalesced per policy instead of replayed in a burst.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as _dt
 import heapq
 import inspect
@@ -231,8 +232,11 @@ class ReducerScheduler:
         try:
             await host.start(self.run)
         except BaseException as exc:
-            await host.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
+            # run() failed before it started (e.g. the store could not be loaded): close the
+            # task group, whose only task was run(), and raise that error as it is.
+            with contextlib.suppress(BaseException):  # the same failure, wrapped in a group
+                await host.__aexit__(type(exc), exc, exc.__traceback__)
+            raise exc from None
         self._host_tg = host
         return self
 
