@@ -98,9 +98,6 @@ class JumpingClock(SystemClock):
         super().__init__(check_interval_micros=20_000)
         self.offset = 0
 
-    def now(self) -> Timestamp:
-        return Timestamp(self.now_micros())
-
     def now_micros(self) -> int:
         return time.time_ns() // 1000 + self.offset
 

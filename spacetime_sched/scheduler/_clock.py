@@ -77,7 +77,7 @@ class SystemClock:
         self._check_interval = check_interval_micros
 
     def now(self) -> Timestamp:
-        return Timestamp._unchecked(time.time_ns() // 1000)
+        return Timestamp._unchecked(self.now_micros())
 
     def now_micros(self) -> int:
         return time.time_ns() // 1000
@@ -88,7 +88,7 @@ class SystemClock:
     async def sleep_until(self, deadline: Timestamp) -> None:
         target = deadline.micros_since_epoch
         while True:
-            remaining = target - time.time_ns() // 1000
+            remaining = target - self.now_micros()
             if remaining <= 0:
                 await anyio.lowlevel.checkpoint()
                 return
@@ -98,7 +98,7 @@ class SystemClock:
         if deadline_micros is None:
             await anyio.sleep(self._check_interval / 1_000_000)
             return
-        remaining = deadline_micros - time.time_ns() // 1000
+        remaining = deadline_micros - self.now_micros()
         if remaining <= 0:
             await anyio.lowlevel.checkpoint()
             return
