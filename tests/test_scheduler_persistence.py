@@ -127,3 +127,15 @@ async def test_a_store_that_cannot_be_loaded_fails_the_start_with_its_own_error(
     with pytest.raises(OSError, match="cannot read the store"):
         async with ReducerScheduler(Recorder(VirtualClock(START)), store=UnreadableStore()):
             pass
+
+
+async def test_a_schedule_the_store_cannot_encode_does_not_lose_the_others(
+    tmp_path: Path,
+) -> None:
+    clock = VirtualClock(START)
+    path = tmp_path / "schedules.db"
+    async with SQLiteStore(path) as store:
+        async with ReducerScheduler(Recorder(clock), clock=clock, store=store) as scheduler:
+            good = scheduler.schedule_at_time("good", (1,), at(100))
+            scheduler.schedule_at_time("bad", (object(),), at(100))  # not a reducer value
+        assert [r.id for r in await store.load_all()] == [good]

@@ -29,7 +29,7 @@ from ._models import (
     ScheduleResult,
     ScheduleStatus,
 )
-from ._stores import MemoryStore, ScheduleStore, SQLiteStore, StoredSchedule
+from ._stores import BatchScheduleStore, MemoryStore, ScheduleStore, SQLiteStore, StoredSchedule
 from ._timing import PrecisionTimer, TimeMetrics
 from ._triggers import (
     CronTrigger,
@@ -43,6 +43,7 @@ from ._triggers import (
 )
 
 __all__ = [
+    "BatchScheduleStore",
     "CLOCK_JUMP_TOLERANCE_MICROS",
     "DEFAULT_POLICY",
     "WALL_CHECK_INTERVAL_MICROS",

@@ -1193,8 +1193,23 @@ class ReducerScheduler:
             await self._flush_store(store)
 
     async def _flush_store(self, store: ScheduleStore) -> None:
+        """Write every dirty schedule's latest state: in one transaction per batch when the
+        store offers ``save_many``/``delete_many`` (both built-in stores do); if a batch fails,
+        one by one, so one bad record does not lose the others."""
+        batched = hasattr(store, "save_many") and hasattr(store, "delete_many")
         while self._dirty:
             batch, self._dirty = self._dirty, {}
+            if batched:
+                try:
+                    saves = [self._record(s) for s in batch.values() if s is not None]
+                    deletes = [sid for sid, s in batch.items() if s is None]
+                    if saves:
+                        await store.save_many(saves)  # type: ignore[attr-defined]
+                    if deletes:
+                        await store.delete_many(deletes)  # type: ignore[attr-defined]
+                    continue
+                except Exception:
+                    logger.warning("schedule store: batch write failed; writing one by one")
             for schedule_id, s in batch.items():
                 try:
                     if s is None:
