@@ -135,7 +135,7 @@ async def test_stopping_lets_running_executions_finish_within_the_shutdown_timeo
     assert scheduler.get_schedule(sid).status is ScheduleStatus.COMPLETED
 
 
-async def test_executions_still_running_after_the_timeout_are_cancelled_and_stay_pending() -> None:
+async def test_executions_still_running_after_the_timeout_are_cancelled_pending_stay() -> None:
     clock = VirtualClock(START)
     cancelled = []
 
@@ -148,13 +148,18 @@ async def test_executions_still_running_after_the_timeout_are_cancelled_and_stay
     with anyio.fail_after(5):
         async with ReducerScheduler(target, clock=clock, shutdown_timeout=0.05) as scheduler:
             hung = scheduler.schedule_at_time("hung", (), at(1))
+            tick = scheduler.schedule_at_interval("tick", (), seconds(60))
             later = scheduler.schedule_at_time("later", (), at(3600))
             await clock.advance(seconds(1))
     assert cancelled == ["hung"]
-    # interrupted one-shots and pending schedules stay pending (a persistent store keeps them)
-    assert scheduler.get_schedule(hung).status is ScheduleStatus.PENDING
-    assert scheduler.get_schedule(hung).next_run == at(1)
+    # the interrupted one-shot is recorded as failed (never run twice) ...
+    s = scheduler.get_schedule(hung)
+    assert s.status is ScheduleStatus.FAILED
+    assert s.last_result is not None
+    assert "cancelled because the scheduler stopped" in str(s.last_result.error)
+    # ... and schedules that were waiting stay pending (a persistent store keeps them)
     assert scheduler.get_schedule(later).status is ScheduleStatus.PENDING
+    assert scheduler.get_schedule(tick).next_run == at(60)
 
 
 async def test_wait_idle_and_wait_for_on_the_real_clock() -> None:

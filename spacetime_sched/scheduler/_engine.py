@@ -1093,6 +1093,22 @@ class ReducerScheduler:
                 self._wake_waiters(s.id)
         except anyio.get_cancelled_exc_class():
             interrupted = True
+            # The scheduler stopped while this ran. Record it: the fire is not run again (with
+            # a store it was claimed: at most once, never twice).
+            now = clock.now_micros()
+            s.last_result = ScheduleResult(
+                s.id,
+                s.reducer_name,
+                fire,
+                now,
+                0,
+                False,
+                SchedulerError(
+                    f"schedule {s.id!r} ({s.reducer_name}): the execution for "
+                    f"{Timestamp._unchecked(fire)} was cancelled because the scheduler stopped"
+                ),
+                1,
+            )
             raise
         finally:
             s.running -= 1
@@ -1108,10 +1124,6 @@ class ReducerScheduler:
                 ):
                     self._push(s, deferred)
                 if s.status is _RUNNING:
-                    if interrupted and s.next_micros is None:
-                        # Stopped mid-call: leave a one-shot pending so a persistent store
-                        # runs it again on the next start (at-least-once).
-                        s.next_micros = fire
                     if s.next_micros is not None:
                         s.status = _PENDING
                     else:
