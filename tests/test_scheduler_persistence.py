@@ -20,6 +20,22 @@ from spacetime_sched.scheduler import (
 from spacetime_sched.testing._clock import VirtualClock
 
 
+class BrokenStore(MemoryStore):
+    async def claim_fire(self, schedule_id: str, fire_time: object, owner: str) -> bool:
+        raise OSError("disk on fire")
+
+    async def claim_fires(self, fires: object, owner: str) -> list[bool]:
+        raise OSError("disk on fire")
+
+
+class SingleClaimStore(MemoryStore):
+    """A store without the batch API: the engine claims one fire at a time."""
+
+    claim_fires = None  # type: ignore[assignment]
+    save_many = None  # type: ignore[assignment]
+    delete_many = None  # type: ignore[assignment]
+
+
 async def advance(clock: VirtualClock, scheduler: ReducerScheduler, total: int) -> None:
     """Advance second by second, letting store I/O (in worker threads) finish each time:
     virtual time cannot see into threads, so it must not run ahead of them."""
@@ -80,10 +96,14 @@ async def test_a_named_schedule_added_at_every_start_is_not_duplicated(tmp_path:
         assert [r.id for r in await store.load_all()] == ["daily-report"]
 
 
-async def test_two_instances_sharing_a_store_run_each_fire_once() -> None:
+@pytest.mark.anyio  # parametrized coroutine tests need the marker at collection
+@pytest.mark.parametrize("store_class", [MemoryStore, SingleClaimStore])
+async def test_two_instances_sharing_a_store_run_each_fire_once(
+    store_class: type[MemoryStore],
+) -> None:
     clock = VirtualClock(START)
     target = Recorder(clock)
-    store = MemoryStore()
+    store = store_class()
     first = ReducerScheduler(target, clock=clock, store=store, instance_id="a")
     second = ReducerScheduler(target, clock=clock, store=store, instance_id="b")
     sid = first.schedule_at_interval("tick", (), seconds(10), schedule_id="shared")
@@ -97,11 +117,6 @@ async def test_two_instances_sharing_a_store_run_each_fire_once() -> None:
     )
     assert skipped == 6  # each fire was claimed by one instance and skipped by the other
     assert first.get_schedule(sid).status is ScheduleStatus.PENDING
-
-
-class BrokenStore(MemoryStore):
-    async def claim_fire(self, schedule_id: str, fire_time: object, owner: str) -> bool:
-        raise OSError("disk on fire")
 
 
 async def test_a_failing_store_fails_the_fire_but_not_the_scheduler() -> None:

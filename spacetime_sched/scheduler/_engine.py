@@ -102,6 +102,19 @@ class _Slot:
         self.held = True
 
 
+class _ClaimRequest:
+    """One execution waiting for the claimer's answer about its fire."""
+
+    __slots__ = ("error", "event", "fire", "schedule_id", "won")
+
+    def __init__(self, schedule_id: str, fire: int) -> None:
+        self.schedule_id = schedule_id
+        self.fire = fire
+        self.event = anyio.Event()
+        self.won = False
+        self.error: Exception | None = None
+
+
 def _follows_wall_clock(schedule: object) -> bool:
     """Whether a trigger is a wildcard cron (``*`` in its minute or hour field)."""
     return type(schedule) is CronTrigger and not schedule.fixed_time
@@ -223,6 +236,8 @@ class ReducerScheduler:
         self._active = 0
         self._dirty: dict[str, ScheduledReducerCall | None] = {}
         self._dirty_event: anyio.Event | None = None
+        self._claim_queue: list[_ClaimRequest] | None = None  # a list while claims are batched
+        self._claim_event: anyio.Event | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -276,6 +291,9 @@ class ReducerScheduler:
             async with anyio.create_task_group() as outer:
                 if self._store is not None:
                     outer.start_soon(self._store_writer, self._store)
+                    if getattr(self._store, "claim_fires", None) is not None:
+                        self._claim_queue = []
+                        outer.start_soon(self._claimer, self._store)
                 try:
                     async with anyio.create_task_group() as tg:
                         self._tg = tg
@@ -1142,11 +1160,25 @@ class ReducerScheduler:
 
     async def _claim(self, s: ScheduledReducerCall, fire: int) -> bool:
         """Claim the fire in the shared store; False if another instance has it or the store
-        failed (then the fire is recorded as a failure and not run: never run twice)."""
-        assert self._store is not None
+        failed (then the fire is recorded as a failure and not run: never run twice).
+
+        With a store that has ``claim_fires``, concurrent claims go out together: a claimer
+        task sends everything queued since its last round trip in one call (one transaction
+        and one worker-thread hop for SQLite, instead of one per fire)."""
+        store = self._store
+        assert store is not None
         try:
-            if await self._store.claim_fire(s.id, Timestamp._unchecked(fire), self._instance_id):
-                return True
+            if self._claim_queue is not None:
+                request = _ClaimRequest(s.id, fire)
+                self._claim_queue.append(request)
+                if self._claim_event is not None:
+                    self._claim_event.set()
+                await request.event.wait()
+                if request.error is not None:
+                    raise request.error
+                won = request.won
+            else:
+                won = await store.claim_fire(s.id, Timestamp._unchecked(fire), self._instance_id)
         except Exception as exc:
             logger.error("schedule %r: claiming fire %s failed: %r", s.id, fire, exc)
             now = self._clock.now_micros()
@@ -1156,8 +1188,28 @@ class ReducerScheduler:
             if self._error_callbacks:
                 await self._run_callbacks(self._error_callbacks, result)
             return False
-        self._stats.skipped += 1  # another instance sharing the store runs this fire
-        return False
+        if not won:
+            self._stats.skipped += 1  # another instance sharing the store runs this fire
+        return won
+
+    async def _claimer(self, store: Any) -> None:
+        """Send queued claims to the store in batches (see :meth:`_claim`)."""
+        assert self._claim_queue is not None
+        while True:
+            if not self._claim_queue:
+                self._claim_event = anyio.Event()
+                await self._claim_event.wait()
+            batch, self._claim_queue = self._claim_queue, []
+            try:
+                fires = [(r.schedule_id, Timestamp._unchecked(r.fire)) for r in batch]
+                results = await store.claim_fires(fires, self._instance_id)
+                for request, won in zip(batch, results, strict=True):
+                    request.won = bool(won)
+            except Exception as exc:
+                for request in batch:
+                    request.error = exc
+            for request in batch:
+                request.event.set()
 
     async def _run_callbacks(self, callbacks: list[ResultCallback], result: ScheduleResult) -> None:
         for callback in tuple(callbacks):
@@ -1208,7 +1260,10 @@ class ReducerScheduler:
         """Write every dirty schedule's latest state: in one transaction per batch when the
         store offers ``save_many``/``delete_many`` (both built-in stores do); if a batch fails,
         one by one, so one bad record does not lose the others."""
-        batched = hasattr(store, "save_many") and hasattr(store, "delete_many")
+        batched = (
+            getattr(store, "save_many", None) is not None
+            and getattr(store, "delete_many", None) is not None
+        )
         while self._dirty:
             batch, self._dirty = self._dirty, {}
             if batched:
