@@ -193,7 +193,7 @@ def test_bad_arguments_are_refused_with_a_clear_message() -> None:
     with pytest.raises(InvalidScheduleError, match="reducer_name"):
         scheduler.schedule_in_seconds("", (), 1)
     with pytest.raises(InvalidScheduleError, match="args of 'x'"):
-        scheduler.schedule_in_seconds("x", "abc", 1)  # type: ignore[arg-type]
+        scheduler.schedule_in_seconds("x", "abc", 1)
     with pytest.raises(InvalidScheduleError, match="must not be zero"):
         scheduler.schedule_reducer("x", (), ScheduleAt.Interval(TimeDuration(0)))
     with pytest.raises(InvalidScheduleError, match="unknown schedule option"):

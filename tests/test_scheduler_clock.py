@@ -13,7 +13,7 @@ import anyio
 from _scheduler_support import START, Recorder, at, seconds
 
 from spacetime_sched import Timestamp
-from spacetime_sched.scheduler import ReducerScheduler, ScheduleStatus, SystemClock
+from spacetime_sched.scheduler import ReducerScheduler, ScheduleResult, ScheduleStatus, SystemClock
 from spacetime_sched.testing._clock import VirtualClock
 
 HOUR = 3600.0
@@ -65,7 +65,7 @@ async def test_a_step_forward_counts_as_lateness_for_wall_clock_schedules() -> N
         strict = scheduler.schedule_at_time("strict", (), at(40))  # default grace: 60 s
         patient = scheduler.schedule_at_time("patient", (), at(40), misfire_grace_time=None)
         scheduler.schedule_cron("minutely", (), "* * * * *")
-        results = []
+        results: list[ScheduleResult] = []
         scheduler.add_execution_callback(results.append)
         await clock.advance(seconds(10))
         await clock.jump(600)  # ten minutes forward: 40 s and ten cron minutes skipped over

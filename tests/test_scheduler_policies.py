@@ -15,6 +15,7 @@ from spacetime_sched.scheduler import (
     OverlapPolicy,
     ReducerScheduler,
     SchedulePolicy,
+    ScheduleResult,
     ScheduleStatus,
 )
 from spacetime_sched.testing._clock import VirtualClock
@@ -38,7 +39,7 @@ async def test_a_fire_later_than_the_grace_time_is_missed_not_run(
     target = Recorder(clock)
     scheduler = ReducerScheduler(target, clock=clock)
     sid = scheduler.schedule_at_time("job", (), at(1), misfire_grace_time=grace)
-    errors = []
+    errors: list[ScheduleResult] = []
     scheduler.add_error_callback(errors.append)
     await clock.advance(seconds(121))  # the scheduler was down for two minutes
     async with scheduler:
@@ -95,7 +96,7 @@ async def test_missed_ticks_are_coalesced_per_policy(
     target = Recorder(clock)
     scheduler = ReducerScheduler(target, clock=clock)
     sid = scheduler.schedule_at_interval("tick", (), seconds(10), coalesce=coalesce)
-    results = []
+    results: list[ScheduleResult] = []
     scheduler.add_execution_callback(results.append)
     await clock.advance(seconds(35))  # down while ticks 10, 20 and 30 passed
     async with scheduler:
@@ -114,7 +115,7 @@ async def test_coalesce_all_replays_only_ticks_within_the_grace_time_one_by_one(
     target.busy["tick"] = 1
     scheduler = ReducerScheduler(target, clock=clock)
     scheduler.schedule_at_interval("tick", (), seconds(10), coalesce="all", misfire_grace_time=25)
-    results = []
+    results: list[ScheduleResult] = []
     scheduler.add_execution_callback(results.append)
     await clock.advance(seconds(100))  # ticks 10..100 passed; 80, 90, 100 are within 25 s
     async with scheduler:
