@@ -166,14 +166,22 @@ class VirtualClock:
             await anyio.wait_all_tasks_blocked()
             return
         this_task = asyncio.current_task()
+
+        def all_blocked() -> bool:
+            return all(_is_blocked(t) for t in asyncio.all_tasks() if t is not this_task)
+
         for _ in range(_MAX_ASYNCIO_YIELDS):
             await asyncio.sleep(0)
-            if all(_is_blocked(task) for task in asyncio.all_tasks() if task is not this_task):
-                # one more round: a task may have been woken by the last one to block
+            # twice in a row: a task may have been woken by the last one to block
+            if all_blocked():
                 await asyncio.sleep(0)
-                if all(_is_blocked(t) for t in asyncio.all_tasks() if t is not this_task):
+                if all_blocked():
                     return
-        await anyio.wait_all_tasks_blocked()
+        # Still busy (e.g. a worker thread is running): poll as anyio's implementation does. Not
+        # anyio's own function: on Python 3.10 the `taskgroup` backport that hypercorn installs
+        # parks tasks on objects that are not futures, which it cannot inspect.
+        while not all_blocked():  # noqa: ASYNC110 (polling other tasks, nothing to wait on)
+            await asyncio.sleep(0.01)
 
     def __repr__(self) -> str:
         return f"VirtualClock(now={self.now()}, pending_sleepers={len(self._sleepers)})"
@@ -181,7 +189,9 @@ class VirtualClock:
 
 def _is_blocked(task: asyncio.Task[object]) -> bool:
     waiter = getattr(task, "_fut_waiter", None)
-    # Anything but a pending future (on 3.10 a task can briefly hold another awaitable here)
-    # counts as "not blocked": settle() then keeps yielding, or falls back to anyio's check.
+    if waiter is None:
+        return False  # runnable
     done = getattr(waiter, "done", None)
-    return done is not None and not done()
+    # A future-like object without done() (the `taskgroup` backport's WaitTaskRescheduled on
+    # Python 3.10) only ever parks a task until another task finishes: blocked.
+    return done is None or not done()
