@@ -1,8 +1,9 @@
 """The examples and the demo are part of the product: they must run and say they worked.
 
 Every script in ``examples/`` runs as its own process (the way a user runs it) against the local
-server, with a deadline, and must exit 0 and print its closing line. The demo runs in-process on
-each backend and must report every one of its checks as passed.
+server, with a deadline, and must exit 0 and print its closing line; so must the README's first
+command, ``python -m spacetime_sched demo``. The demo also runs in-process on each backend and
+must report every one of its checks as passed, and fail plainly when it cannot run.
 """
 
 from __future__ import annotations
