@@ -26,6 +26,7 @@ import os
 import socket
 import sqlite3
 import struct
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -708,7 +709,7 @@ class SQLiteStore(_StoreBase):
         except sqlite3.Error as exc:
             raise ScheduleStoreError(f"SQLiteStore: cannot open {str(self.path)!r}: {exc}") from exc
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal(connection)
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("BEGIN IMMEDIATE")  # one process at a time creates the schema
             try:
@@ -738,6 +739,22 @@ class SQLiteStore(_StoreBase):
                 ) from exc
             raise
         return connection
+
+    def _enable_wal(self, connection: sqlite3.Connection) -> None:
+        """Switch the file to WAL, waiting out other openers (runs in the worker thread).
+
+        Changing the journal mode needs the file to itself, and SQLite answers "database is
+        locked" at once, without its busy handler, while another process opens the same file.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
 
     # -- the store protocol --------------------------------------------------------------------
 
