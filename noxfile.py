@@ -91,7 +91,8 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """Benchmarks side by side with their peers; results go to docs/benchmarks.md by hand."""
-    session.install("-e", ".[test]", "apscheduler==4.0.0a6", "pytest-benchmark")
+    # bench_scheduler.py makes its own throwaway venvs for the APScheduler peers.
+    session.install("-e", ".[test]")
     _install_node_packages(session)
     env = {"PYTHONHASHSEED": "0"}
     if os.environ.get("BENCH_QUICK"):
