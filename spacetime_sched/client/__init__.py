@@ -1,4 +1,5 @@
-"""The SpacetimeDB client: protocol ``v2.bsatn.spacetimedb`` over httpx + httpx-ws.
+"""The SpacetimeDB client: protocols ``v3.bsatn.spacetimedb`` and ``v2.bsatn.spacetimedb`` over
+httpx + httpx-ws.
 
 * :class:`DbConnection` (alias :class:`ModernSpacetimeDBClient`) and its
   :class:`DbConnectionBuilder`: connect, call reducers and procedures, query, subscribe.
@@ -18,7 +19,14 @@ from ._credentials import CredentialsFile
 from ._http import IdentityToken, SpacetimeHttpClient, create_identity, http_base_url
 from ._results import ProcedureCallResult, ReducerCallResult, RowChanges
 from ._subscription import ClientCache, SubscriptionHandle, SubscriptionUpdate, TableCache
-from ._transport import DEFAULT_MAX_MESSAGE_SIZE, SUBPROTOCOL_V2, Compression
+from ._transport import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    MAX_BATCH_BYTES,
+    SUBPROTOCOL_V2,
+    SUBPROTOCOL_V3,
+    Compression,
+    Protocol,
+)
 
 #: The name the community SDK used for the connection class; the same class.
 ModernSpacetimeDBClient = DbConnection
@@ -26,7 +34,9 @@ ModernSpacetimeDBClient = DbConnection
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "MAX_BATCH_BYTES",
     "SUBPROTOCOL_V2",
+    "SUBPROTOCOL_V3",
     "ClientCache",
     "Compression",
     "ConnectOptions",
@@ -36,6 +46,7 @@ __all__ = [
     "IdentityToken",
     "ModernSpacetimeDBClient",
     "ProcedureCallResult",
+    "Protocol",
     "ReducerCallResult",
     "RowChanges",
     "SpacetimeHttpClient",

@@ -72,7 +72,14 @@ from ._credentials import CredentialsFile
 from ._http import SpacetimeHttpClient
 from ._results import ProcedureCallResult, ReducerCallResult, RowChanges
 from ._subscription import ClientCache, SubscriptionHandle, TableCache, invoke
-from ._transport import Compression, WebSocket, open_websocket, sole_exception, subscribe_url
+from ._transport import (
+    Compression,
+    Protocol,
+    WebSocket,
+    open_websocket,
+    sole_exception,
+    subscribe_url,
+)
 
 if TYPE_CHECKING:
     from ..scheduler import ReducerScheduler
@@ -111,6 +118,7 @@ class ConnectOptions:
     on_connect: tuple[Callback, ...]
     on_disconnect: tuple[Callback, ...]
     on_connect_error: tuple[Callback, ...]
+    protocol: Protocol = Protocol.AUTO
 
     def __repr__(self) -> str:
         auth = "token=<hidden>" if self.token is not None else "anonymous"
@@ -124,7 +132,8 @@ class ConnectOptions:
 
 
 class DbConnection:
-    """A connection to one SpacetimeDB database, speaking ``v2.bsatn.spacetimedb``.
+    """A connection to one SpacetimeDB database, speaking ``v3.bsatn.spacetimedb`` or
+    ``v2.bsatn.spacetimedb`` (the server picks; :attr:`protocol` says which).
 
     Make one with :meth:`builder`::
 
@@ -150,6 +159,7 @@ class DbConnection:
         self._token = token
         self._http = SpacetimeHttpClient(options.base_url, token=token, client=client)
         self._ws: WebSocket | None = None
+        self._subprotocol = ""
         self._identity: Identity | None = None
         self._connection_id: ConnectionId | None = None
         self._pending = PendingRequests()
@@ -199,6 +209,12 @@ class DbConnection:
         """The token to come back as the same identity. Keep it secret: it is never logged."""
         assert self._token is not None
         return self._token
+
+    @property
+    def protocol(self) -> str:
+        """The negotiated WebSocket subprotocol: ``"v3.bsatn.spacetimedb"`` (several messages
+        per frame) or ``"v2.bsatn.spacetimedb"`` (one)."""
+        return self._subprotocol
 
     @property
     def database_name(self) -> str:
@@ -301,8 +317,11 @@ class DbConnection:
                 params=options.query_params(),
                 token=self._token,
                 max_message_size=options.max_message_size,
+                protocol=options.protocol,
             ) as ws:
-                first = self._decode(await ws.receive())
+                self._subprotocol = ws.subprotocol
+                messages = self._decode(ws, await ws.receive())
+                first = messages[0]
                 if not isinstance(first, InitialConnection):
                     raise ProtocolError(
                         f"expected InitialConnection as the first message, got "
@@ -315,6 +334,7 @@ class DbConnection:
                 self._ws = ws
                 started = True
                 task_status.started()
+                await self._handle(messages[1:])
                 await self._receive_loop(ws)
         except Exception as exc:
             if not started:
@@ -329,12 +349,12 @@ class DbConnection:
             log.warning("connection to %s lost: %s", options.base_url, error)
             await self._mark_closed(error)
 
-    def _decode(self, frame: bytes) -> ServerMessage:
-        messages = decode_server_frame(frame, max_size=self._options.max_message_size)
-        return messages[0]
+    def _decode(self, ws: WebSocket, frame: bytes) -> list[ServerMessage]:
+        return decode_server_frame(
+            frame, batched=ws.batched, max_size=self._options.max_message_size
+        )
 
     async def _receive_loop(self, ws: WebSocket) -> None:
-        handlers = self._handlers
         while True:
             try:
                 frame = await ws.receive()
@@ -342,7 +362,11 @@ class DbConnection:
                 if self._closing:
                     return
                 raise
-            message = self._decode(frame)
+            await self._handle(self._decode(ws, frame))
+
+    async def _handle(self, messages: list[ServerMessage]) -> None:
+        handlers = self._handlers
+        for message in messages:
             await handlers[type(message)](self, message)
 
     async def _mark_closed(self, reason: BaseException | None) -> None:
@@ -496,11 +520,13 @@ class DbConnection:
                 + (f" ({self._close_reason})" if self._close_reason else "")
             ) from self._close_reason
 
-    async def _send(self, message: ClientMessage) -> None:
+    def _send(self, message: ClientMessage) -> None:
+        # Queues the message for the writer task; no checkpoint, so a call costs one task
+        # switch (waiting for its answer), however many calls are in flight.
         ws = self._ws
         if ws is None:
             raise ConnectionClosedError("the connection is closed") from self._close_reason
-        await ws.send(encode_client_message(message))
+        ws.send_nowait(encode_client_message(message))
 
     async def module_schema(self) -> ModuleSchema:
         """The module's schema (``GET .../schema?version=9``), fetched once per connection."""
@@ -546,7 +572,7 @@ class DbConnection:
         what = f"reducer {reducer_name!r}"
         self._ensure_open(what)
         with self._pending.expect(what) as (request_id, waiter):
-            await self._send(CallReducer(request_id, 0, reducer_name, bytes(args)))
+            self._send(CallReducer(request_id, 0, reducer_name, bytes(args)))
             result: ReducerResult = await waiter.wait(timeout)
         outcome = result.result
         if isinstance(outcome, ReducerOk):
@@ -587,7 +613,7 @@ class DbConnection:
         procedure = (await self.module_schema()).procedure(procedure_name)
         args_bytes = procedure.encode_args(args)
         with self._pending.expect(what) as (request_id, waiter):
-            await self._send(CallProcedure(request_id, 0, procedure_name, args_bytes))
+            self._send(CallProcedure(request_id, 0, procedure_name, args_bytes))
             result: ProcedureResult = await waiter.wait(timeout)
         status = result.status
         if isinstance(status, ProcedureInternalError):
@@ -614,7 +640,7 @@ class DbConnection:
         self._ensure_open(what)
         await self.module_schema()
         with self._pending.expect(what) as (request_id, waiter):
-            await self._send(OneOffQuery(request_id, sql))
+            self._send(OneOffQuery(request_id, sql))
             result: OneOffQueryResult = await waiter.wait(timeout)
         if not isinstance(result.result, QueryRows):
             raise QueryError(f"{what} failed: {result.result}")
@@ -653,7 +679,7 @@ class DbConnection:
         self._subscriptions[query_set_id] = handle
         try:
             with self._pending.expect(what) as (request_id, waiter):
-                await self._send(Subscribe(request_id, query_set_id, query_list))
+                self._send(Subscribe(request_id, query_set_id, query_list))
                 answer = await waiter.wait(timeout)
         except BaseException:
             self._subscriptions.pop(query_set_id, None)
@@ -670,7 +696,7 @@ class DbConnection:
         what = f"unsubscribe {list(handle.queries)!r}"
         self._ensure_open(what)
         with self._pending.expect(what) as (request_id, waiter):
-            await self._send(Unsubscribe(request_id, handle.query_set_id, UnsubscribeFlags.Default))
+            self._send(Unsubscribe(request_id, handle.query_set_id, UnsubscribeFlags.Default))
             answer = await waiter.wait(timeout)
         self._subscriptions.pop(handle.query_set_id, None)
         await handle._end(self.db, None)

@@ -1,8 +1,14 @@
 """The WebSocket session to ``/v1/database/{name}/subscribe``, over httpx + httpx-ws.
 
-This layer moves whole binary frames and turns every way a socket can fail into one of our
-exceptions; it knows nothing about SpacetimeDB messages. httpx-ws is anyio-native, so the same
+This layer moves binary messages and turns every way a socket can fail into one of our
+exceptions; it knows nothing about what the messages mean. httpx-ws is anyio-native, so the same
 code runs on asyncio and trio.
+
+Two subprotocols: ``v2.bsatn.spacetimedb`` carries one message per frame each way;
+``v3.bsatn.spacetimedb`` lets a frame carry several messages back to back. We offer both (v3
+first) unless told otherwise, and the server picks. Under v3 the writer task packs every message
+queued since its last write into as few frames as it can (each at most
+:data:`MAX_BATCH_BYTES`), which is what makes pipelined calls cheap for both sides.
 """
 
 from __future__ import annotations
@@ -32,8 +38,11 @@ from ._http import bearer_headers, describe_transport_error, join_path
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "MAX_BATCH_BYTES",
     "SUBPROTOCOL_V2",
+    "SUBPROTOCOL_V3",
     "Compression",
+    "Protocol",
     "WebSocket",
     "open_websocket",
     "sole_exception",
@@ -41,6 +50,12 @@ __all__ = [
 ]
 
 SUBPROTOCOL_V2: Final = "v2.bsatn.spacetimedb"
+SUBPROTOCOL_V3: Final = "v3.bsatn.spacetimedb"
+
+#: Under v3, the most client-message bytes packed into one frame (a single bigger message still
+#: goes, alone in its frame). Big enough to batch thousands of calls, small enough that one frame
+#: never holds up the socket for long.
+MAX_BATCH_BYTES: Final = 1024 * 1024
 
 #: The server's own limit on one message: 32 MiB.
 DEFAULT_MAX_MESSAGE_SIZE: Final = 32 * 1024 * 1024
@@ -71,6 +86,40 @@ class Compression(str, enum.Enum):
             if value.lower() == member.value.lower():
                 return member
         raise ConfigurationError(f"compression: expected 'none', 'gzip' or 'brotli', got {value!r}")
+
+
+class Protocol(str, enum.Enum):
+    """Which WebSocket subprotocols to offer: ``auto`` (the default) offers v3 and v2 and lets
+    the server choose; ``v3`` or ``v2`` offers only that one (the upgrade fails if the server
+    does not speak it)."""
+
+    AUTO = "auto"
+    V3 = "v3"
+    V2 = "v2"
+
+    @classmethod
+    def parse(cls, value: Protocol | str | None) -> Protocol:
+        if value is None:
+            return cls.AUTO
+        if isinstance(value, Protocol):
+            return value
+        lowered = str(value).lower()
+        for member in cls:
+            if lowered in (member.value, _SUBPROTOCOLS[member][0]):
+                return member
+        raise ConfigurationError(f"protocol: expected 'auto', 'v3' or 'v2', got {value!r}")
+
+    @property
+    def subprotocols(self) -> tuple[str, ...]:
+        """The ``Sec-WebSocket-Protocol`` offer, most preferred first."""
+        return _SUBPROTOCOLS[self]
+
+
+_SUBPROTOCOLS: Final = {
+    Protocol.AUTO: (SUBPROTOCOL_V3, SUBPROTOCOL_V2),
+    Protocol.V3: (SUBPROTOCOL_V3,),
+    Protocol.V2: (SUBPROTOCOL_V2,),
+}
 
 
 def subscribe_url(base: httpx.URL, database: str) -> httpx.URL:
@@ -114,24 +163,31 @@ class _SizeLimitedSession(AsyncWebSocketSession):
 
 
 class WebSocket:
-    """An open WebSocket carrying binary frames both ways."""
+    """An open WebSocket carrying binary BSATN messages both ways.
+
+    :attr:`batched` tells how to read a server frame: one message (v2) or several (v3).
+    """
 
     def __init__(self, session: AsyncWebSocketSession, url: httpx.URL, max_size: int) -> None:
         self._session = session
         self._url = url
         self._max_size = max_size
-        self.subprotocol = session.subprotocol
-        # Outgoing frames wait here, already framed by wsproto, for the writer task; it writes
-        # whatever has piled up in one socket write. With many calls in flight that turns
-        # hundreds of small writes (each a syscall) into a few large ones.
+        self.subprotocol: str = session.subprotocol or ""
+        #: True under v3: frames each way may hold several messages.
+        self.batched = self.subprotocol == SUBPROTOCOL_V3
+        self._connection = session.connection
+        # Outgoing messages wait here for the writer task, which sends whatever has piled up in
+        # one socket write. With many calls in flight that turns hundreds of small writes (each
+        # a syscall) into a few large ones; under v3 also into a few frames, which the server
+        # decodes and answers in one go. Under v2 each entry is already a framed message.
         self._outbox: list[bytes] = []
         self._outgoing = anyio.Event()
         self._write_error: BaseException | None = None
         # httpx-ws writes pongs and close frames under this lock; our writes must not interleave.
         self._write_lock: anyio.Lock = getattr(session, "_write_lock", None) or anyio.Lock()
 
-    async def send(self, frame: bytes) -> None:
-        """Queue one binary frame for the writer task (:meth:`write_loop`).
+    def send_nowait(self, message: bytes) -> None:
+        """Queue one client message for the writer task (:meth:`write_loop`); never blocks.
 
         :class:`ConnectionClosedError` if the socket is closing or a write already failed.
         """
@@ -139,28 +195,64 @@ class WebSocket:
             raise ConnectionClosedError(
                 f"could not send to {self._url}: {_describe(self._write_error)}"
             ) from self._write_error
+        if self.batched:
+            if self._connection.state is not wsproto.connection.ConnectionState.OPEN:
+                raise ConnectionClosedError(f"could not send to {self._url}: the socket is closing")
+            self._outbox.append(message)
+        else:
+            self._outbox.append(self._frame(message))
+        self._outgoing.set()
+
+    async def send(self, message: bytes) -> None:
+        """:meth:`send_nowait`, for callers that want an ``await`` (it does not checkpoint)."""
+        self.send_nowait(message)
+
+    def _frame(self, payload: bytes) -> bytes:
         try:
-            data = self._session.connection.send(wsproto.events.BytesMessage(frame))
+            return self._connection.send(wsproto.events.BytesMessage(payload))
         except wsproto.utilities.LocalProtocolError as exc:
             raise ConnectionClosedError(
                 f"could not send to {self._url}: the socket is closing"
             ) from exc
-        self._outbox.append(data)
-        self._outgoing.set()
 
     async def write_loop(self) -> None:
-        """Write queued frames until cancelled; raise :class:`ConnectionClosedError` if the
+        """Write queued messages until cancelled; raise :class:`ConnectionClosedError` if the
         socket fails (run it beside the receive loop)."""
         while True:
             await self._outgoing.wait()
             self._outgoing = anyio.Event()
             await self._flush()
 
+    def _take_batch(self) -> bytes:
+        """Everything queued, as the bytes of one socket write (v3: packed into frames)."""
+        outbox = self._outbox
+        if not self.batched:
+            data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+            outbox.clear()
+            return data
+        frames: list[bytes] = []
+        start = 0
+        while start < len(outbox):
+            end, size = start, 0
+            while end < len(outbox) and (
+                end == start or size + len(outbox[end]) <= MAX_BATCH_BYTES
+            ):
+                size += len(outbox[end])
+                end += 1
+            payload = outbox[start] if end == start + 1 else b"".join(outbox[start:end])
+            frames.append(self._frame(payload))
+            start = end
+        outbox.clear()
+        return frames[0] if len(frames) == 1 else b"".join(frames)
+
     async def _flush(self) -> None:
         if not self._outbox:
             return
-        batch = self._outbox[0] if len(self._outbox) == 1 else b"".join(self._outbox)
-        self._outbox.clear()
+        try:
+            batch = self._take_batch()
+        except ConnectionClosedError as exc:
+            self._write_error = exc
+            raise
         try:
             async with self._write_lock:
                 await self._session.stream.write(batch)
@@ -194,7 +286,7 @@ class WebSocket:
         if isinstance(event, wsproto.events.TextMessage):
             raise ProtocolError(
                 f"the server sent a text frame ({event.data[:60]!r}); "
-                f"{SUBPROTOCOL_V2} frames are binary"
+                f"{self.subprotocol} frames are binary"
             )
         raise ProtocolError(f"unexpected WebSocket event {type(event).__name__}")
 
@@ -217,27 +309,30 @@ async def open_websocket(
     params: Mapping[str, str],
     token: str | None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    protocol: Protocol = Protocol.AUTO,
 ) -> AsyncIterator[WebSocket]:
-    """Upgrade ``url`` to a WebSocket speaking ``v2.bsatn.spacetimedb``.
+    """Upgrade ``url`` to a WebSocket speaking one of ``protocol``'s subprotocols (the server
+    chooses; ``ws.subprotocol`` says which).
 
     Failures before the upgrade become :class:`ConnectError`: an unreachable host, a token the
     server rejects (HTTP 401), an unknown database (404), a refused subprotocol (400).
     """
     target = url.copy_with(params=dict(params))
+    offered = protocol.subprotocols
     try:
         connecting: AbstractAsyncContextManager[AsyncWebSocketSession] = aconnect_ws(
             str(target),
             client,
-            subprotocols=[SUBPROTOCOL_V2],
+            subprotocols=list(offered),
             headers=bearer_headers(token),
             max_message_size_bytes=max_message_size,
             session_class=_SizeLimitedSession,
         )
         async with connecting as session:
-            if session.subprotocol != SUBPROTOCOL_V2:
+            if session.subprotocol not in offered:
                 raise ConnectError(
-                    f"the server at {url} did not accept the {SUBPROTOCOL_V2} subprotocol "
-                    f"(it chose {session.subprotocol!r})"
+                    f"the server at {url} did not accept the {' or '.join(offered)} "
+                    f"subprotocol (it chose {session.subprotocol!r})"
                 )
             ws = WebSocket(session, url, max_message_size)
             async with anyio.create_task_group() as writer:
