@@ -18,7 +18,8 @@ reserved and means "no connection".
 from __future__ import annotations
 
 import secrets
-from typing import Final
+from collections.abc import Callable
+from typing import ClassVar, Final, TypeVar
 
 import attrs
 
@@ -54,57 +55,62 @@ def _short(hex_text: str) -> str:
     return f"{hex_text[:8]}…{hex_text[-8:]}"
 
 
-@attrs.frozen(slots=True, init=False, repr=False, order=True)
-class Identity:
-    """A SpacetimeDB identity: an unsigned 256-bit int, shown as 64 big-endian hex digits.
+_Id = TypeVar("_Id", bound="_WideUInt")
 
-    ``Identity(n)`` takes the int; :meth:`from_hex` takes the text form (``0x`` optional).
-    ``str(identity)`` is the 64-digit hex, ``int(identity)`` the int.
+
+class _WideUInt:
+    """What Identity and ConnectionId share: an unsigned int of ``_WIDTH`` bytes, read and written
+    as little-endian wire bytes, big-endian bytes or big-endian hex.
+
+    Subclasses are frozen slotted attrs classes with one field ``value``; they set ``_WIDTH`` and
+    :func:`_finish_wide_uint` fills in the rest once attrs has built them.
     """
 
+    __slots__ = ()
+    _WIDTH: ClassVar[int]
+    _HEX_SPEC: ClassVar[str]  # format spec of the hex form, e.g. "064x"
+    # The slot's setter: it bypasses the frozen guard without object.__setattr__'s cost, which
+    # matters because decoders build one instance per decoded value.
+    _set_value: ClassVar[Callable[[object, int], None]]
     value: int
 
     def __init__(self, value: int) -> None:
-        _set_identity_value(self, _check_value("Identity", 256, value))
+        cls = type(self)
+        cls._set_value(self, _check_value(cls.__name__, cls._WIDTH * 8, value))
 
     @classmethod
-    def _unchecked(cls, value: int) -> Identity:
+    def _unchecked(cls: type[_Id], value: int) -> _Id:
         """Trusted fast constructor for decoders that know ``value`` is an in-range int."""
         self = _new(cls)
-        _set_identity_value(self, value)
+        cls._set_value(self, value)
         return self
 
     @classmethod
-    def zero(cls) -> Identity:
-        """The all-zero identity (used as "no identity" by some messages)."""
-        return _IDENTITY_ZERO
+    def from_hex(cls: type[_Id], text: str) -> _Id:
+        """Parse ``2 * width`` hex digits, big-endian, with or without ``0x`` (either case)."""
+        return cls._unchecked(_parse_hex(text, cls._WIDTH * 2, cls.__name__))
 
     @classmethod
-    def from_hex(cls, text: str) -> Identity:
-        """Parse 64 hex digits, big-endian, with or without ``0x`` (either case)."""
-        return cls._unchecked(_parse_hex(text, 64, "Identity"))
+    def from_bytes(cls: type[_Id], data: bytes | bytearray | memoryview) -> _Id:
+        """Read the little-endian bytes used on the wire (BSATN)."""
+        return cls._unchecked(int.from_bytes(_exact_len(data, cls._WIDTH, cls.__name__), "little"))
 
     @classmethod
-    def from_bytes(cls, data: bytes | bytearray | memoryview) -> Identity:
-        """Read the 32 little-endian bytes used on the wire (BSATN)."""
-        return cls._unchecked(int.from_bytes(_exact_len(data, 32, "Identity"), "little"))
-
-    @classmethod
-    def from_be_bytes(cls, data: bytes | bytearray | memoryview) -> Identity:
-        """Read 32 big-endian bytes (the byte order of the hex form)."""
-        return cls._unchecked(int.from_bytes(_exact_len(data, 32, "Identity"), "big"))
+    def from_be_bytes(cls: type[_Id], data: bytes | bytearray | memoryview) -> _Id:
+        """Read big-endian bytes (the byte order of the hex form)."""
+        return cls._unchecked(int.from_bytes(_exact_len(data, cls._WIDTH, cls.__name__), "big"))
 
     def to_hex(self) -> str:
-        """64 lowercase hex digits, big-endian, no prefix."""
-        return f"{self.value:064x}"
+        """``2 * width`` lowercase hex digits, big-endian, no prefix."""
+        return format(self.value, self._HEX_SPEC)
 
     def to_bytes(self) -> bytes:
-        """The 32 little-endian bytes used on the wire (BSATN)."""
-        return self.value.to_bytes(32, "little")
+        """The little-endian bytes used on the wire (BSATN)."""
+        return self.value.to_bytes(self._WIDTH, "little")
 
     def to_be_bytes(self) -> bytes:
-        """32 big-endian bytes (the byte order of the hex form)."""
-        return self.value.to_bytes(32, "big")
+        """Big-endian bytes (the byte order of the hex form)."""
+        return self.value.to_bytes(self._WIDTH, "big")
 
     def is_zero(self) -> bool:
         return self.value == 0
@@ -115,28 +121,38 @@ class Identity:
     def __str__(self) -> str:
         return self.to_hex()
 
+
+@attrs.frozen(slots=True, init=False, repr=False, order=True)
+class Identity(_WideUInt):
+    """A SpacetimeDB identity: an unsigned 256-bit int, shown as 64 big-endian hex digits.
+
+    ``Identity(n)`` takes the int; :meth:`from_hex` takes the text form (``0x`` optional).
+    ``str(identity)`` is the 64-digit hex, ``int(identity)`` the int; :meth:`to_bytes` gives the
+    32 little-endian wire bytes.
+    """
+
+    _WIDTH: ClassVar[int] = 32
+    value: int
+
+    @classmethod
+    def zero(cls) -> Identity:
+        """The all-zero identity (used as "no identity" by some messages)."""
+        return _IDENTITY_ZERO
+
     def __repr__(self) -> str:
         return f"Identity({_short(self.to_hex())})"
 
 
 @attrs.frozen(slots=True, init=False, repr=False, order=True)
-class ConnectionId:
+class ConnectionId(_WideUInt):
     """One connection of a client: an unsigned 128-bit int, shown as 32 big-endian hex digits.
 
     Clients pick a fresh random one per connection (:meth:`random`); zero means "none".
+    :meth:`to_bytes` gives the 16 little-endian wire bytes.
     """
 
+    _WIDTH: ClassVar[int] = 16
     value: int
-
-    def __init__(self, value: int) -> None:
-        _set_connection_value(self, _check_value("ConnectionId", 128, value))
-
-    @classmethod
-    def _unchecked(cls, value: int) -> ConnectionId:
-        """Trusted fast constructor for decoders that know ``value`` is an in-range int."""
-        self = _new(cls)
-        _set_connection_value(self, value)
-        return self
 
     @classmethod
     def zero(cls) -> ConnectionId:
@@ -151,42 +167,6 @@ class ConnectionId:
             if value:
                 return cls._unchecked(value)
 
-    @classmethod
-    def from_hex(cls, text: str) -> ConnectionId:
-        """Parse 32 hex digits, big-endian, with or without ``0x`` (either case)."""
-        return cls._unchecked(_parse_hex(text, 32, "ConnectionId"))
-
-    @classmethod
-    def from_bytes(cls, data: bytes | bytearray | memoryview) -> ConnectionId:
-        """Read the 16 little-endian bytes used on the wire (BSATN)."""
-        return cls._unchecked(int.from_bytes(_exact_len(data, 16, "ConnectionId"), "little"))
-
-    @classmethod
-    def from_be_bytes(cls, data: bytes | bytearray | memoryview) -> ConnectionId:
-        """Read 16 big-endian bytes (the byte order of the hex form)."""
-        return cls._unchecked(int.from_bytes(_exact_len(data, 16, "ConnectionId"), "big"))
-
-    def to_hex(self) -> str:
-        """32 lowercase hex digits, big-endian, no prefix."""
-        return f"{self.value:032x}"
-
-    def to_bytes(self) -> bytes:
-        """The 16 little-endian bytes used on the wire (BSATN)."""
-        return self.value.to_bytes(16, "little")
-
-    def to_be_bytes(self) -> bytes:
-        """16 big-endian bytes (the byte order of the hex form)."""
-        return self.value.to_bytes(16, "big")
-
-    def is_zero(self) -> bool:
-        return self.value == 0
-
-    def __int__(self) -> int:
-        return self.value
-
-    def __str__(self) -> str:
-        return self.to_hex()
-
     def __repr__(self) -> str:
         return f"ConnectionId({self.to_hex()})"
 
@@ -199,7 +179,15 @@ def _exact_len(data: bytes | bytearray | memoryview, size: int, what: str) -> by
 
 
 _new = object.__new__
-_set_identity_value = Identity.__dict__["value"].__set__
-_set_connection_value = ConnectionId.__dict__["value"].__set__
+
+
+def _finish_wide_uint(cls: type[_WideUInt]) -> None:
+    """Derive a built subclass's class variables from its ``_WIDTH``."""
+    cls._set_value = cls.__dict__["value"].__set__
+    cls._HEX_SPEC = f"0{cls._WIDTH * 2}x"
+
+
+_finish_wide_uint(Identity)
+_finish_wide_uint(ConnectionId)
 _IDENTITY_ZERO: Final = Identity._unchecked(0)
 _CONNECTION_ZERO: Final = ConnectionId._unchecked(0)
