@@ -23,21 +23,18 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, Final
 
-from .._errors import SatsError
 from .._identity import ConnectionId, Identity
 from .._time import ScheduleAtInterval, ScheduleAtTime, TimeDuration, Timestamp
 from . import _coerce as co
+from ._compile import TypeCompiler
 from ._fail import Fail, show, with_segment
 from ._types import (
     AlgebraicType,
-    ArrayType,
     PrimitiveType,
     ProductType,
-    RefType,
+    SpecialKind,
     SumType,
     Typespace,
-    resolve,
-    special_kind,
 )
 from ._values import Some, SumValue
 
@@ -834,105 +831,53 @@ def _option_node(payload: Node, nested: bool) -> Node:
 # --- the compiler ------------------------------------------------------------------------------
 
 
-class _Compiler:
-    """One compilation: memoises sub-types and ties recursive refs through forwarding cells."""
+class _Compiler(TypeCompiler[Node]):
+    """Builds BSATN nodes for the shared type walk."""
 
-    def __init__(self, typespace: Typespace | None) -> None:
-        self.typespace = typespace
-        self.memo: dict[AlgebraicType, Node] = {}
-        self.refs: dict[int, Node] = {}
-        self.pending: dict[int, list[Node]] = {}
+    def primitive_node(self, ty: PrimitiveType) -> Node:
+        return _primitive_node(ty)
 
-    def node(self, ty: AlgebraicType) -> Node:
-        found = self.memo.get(ty)
-        if found is None:
-            found = self.memo[ty] = self._build(ty)
-        return found
+    def bytes_node(self) -> Node:
+        return _bytes_node()
 
-    def _build(self, ty: AlgebraicType) -> Node:
-        t = type(ty)
-        if t is RefType:
-            return self._ref(ty)  # type: ignore[arg-type]
-        if t is PrimitiveType:
-            return _primitive_node(ty)  # type: ignore[arg-type]
-        if t is ArrayType:
-            elem = ty.elem  # type: ignore[attr-defined]
-            if _is_u8(elem, self.typespace):
-                return _bytes_node()
-            return _array_node(self.node(elem))
-        kind = special_kind(ty, self.typespace)
-        if t is ProductType:
-            assert isinstance(ty, ProductType)
-            if kind == "timestamp":
-                return _timestamp_node()
-            if kind == "time_duration":
-                return _time_duration_node()
-            if kind == "identity":
-                return _wide_id_node(32, Identity, co.identity_int, Identity._unchecked, "Identity")
-            if kind == "connection_id":
-                return _wide_id_node(
-                    16, ConnectionId, co.connection_id_int, ConnectionId._unchecked, "ConnectionId"
-                )
-            if kind == "uuid":
-                return _uuid_node()
-            return _product_node(ty, [self.node(e.algebraic_type) for e in ty.elements])
-        if t is SumType:
-            assert isinstance(ty, SumType)
-            variants = [self.node(v.algebraic_type) for v in ty.variants]
-            if kind == "option":
-                inner = ty.variants[0].algebraic_type
-                nested = special_kind(inner, self.typespace) == "option"
-                return _option_node(variants[0], nested)
-            generic = _sum_node(ty, variants)
-            if kind == "schedule_at":
-                return _schedule_at_node(generic)
-            return generic
-        raise SatsError(f"not a SATS type: {ty!r}")
+    def array_node(self, elem: Node) -> Node:
+        return _array_node(elem)
 
-    def _ref(self, ty: RefType) -> Node:
-        index = ty.index
-        done = self.refs.get(index)
-        if done is not None:
-            return done
-        cell = self.pending.get(index)
-        if cell is not None:
-            return _forward(cell)
-        resolve(ty, self.typespace)  # raises for a missing typespace, a bad index, a ref loop
-        assert self.typespace is not None
-        cell = self.pending[index] = []
-        try:
-            target = self.node(self.typespace.types[index])
-        finally:
-            del self.pending[index]
-        cell.append(target)
-        self.refs[index] = target
-        return target
+    def special_product_node(self, kind: SpecialKind) -> Node | None:
+        if kind == "timestamp":
+            return _timestamp_node()
+        if kind == "time_duration":
+            return _time_duration_node()
+        if kind == "identity":
+            return _wide_id_node(32, Identity, co.identity_int, Identity._unchecked, "Identity")
+        if kind == "connection_id":
+            return _wide_id_node(
+                16, ConnectionId, co.connection_id_int, ConnectionId._unchecked, "ConnectionId"
+            )
+        if kind == "uuid":
+            return _uuid_node()
+        return None
 
+    def product_node(self, ty: ProductType, fields: list[Node]) -> Node:
+        return _product_node(ty, fields)
 
-def _forward(cell: list[Node]) -> Node:
-    """A node for a ref still being compiled (a recursive type): it calls through ``cell``,
-    which holds the real node once its compilation finishes."""
+    def option_node(self, payload: Node, nested: bool) -> Node:
+        return _option_node(payload, nested)
 
-    def enc(value: Any) -> bytes:
-        return cell[0].enc(value)
+    def sum_node(self, ty: SumType, variants: list[Node]) -> Node:
+        return _sum_node(ty, variants)
 
-    def dec(buf: Any, off: int) -> tuple[Any, int]:
-        return cell[0].dec(buf, off)
+    def schedule_at_node(self, generic: Node) -> Node:
+        return _schedule_at_node(generic)
 
-    return Node(enc, dec, None, 0)
+    def forward_node(self, cell: list[Node]) -> Node:
+        def enc(value: Any) -> bytes:
+            return cell[0].enc(value)
 
+        def dec(buf: Any, off: int) -> tuple[Any, int]:
+            return cell[0].dec(buf, off)
 
-_U8: Final = PrimitiveType("U8")
-
-
-def _is_u8(ty: AlgebraicType, typespace: Typespace | None) -> bool:
-    """``Array<U8>`` is a byte string, also when its element is a ref to U8."""
-    if type(ty) is RefType and typespace is not None:
-        try:
-            ty = resolve(ty, typespace)
-        except SatsError:
-            return False  # compiling the element reports the bad ref
-    return ty == _U8
+        return Node(enc, dec, None, 0)
 
 
 def compile_node(ty: AlgebraicType, typespace: Typespace | None) -> Node:

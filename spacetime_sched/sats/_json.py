@@ -19,10 +19,10 @@ import uuid as _uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from .._errors import SatsError
 from .._identity import ConnectionId, Identity
 from .._time import ScheduleAtInterval, ScheduleAtTime, TimeDuration, Timestamp
 from . import _coerce as co
+from ._compile import TypeCompiler
 from ._fail import Fail, show, with_segment
 from ._types import (
     CONNECTION_ID_TAG,
@@ -31,14 +31,11 @@ from ._types import (
     TIMESTAMP_TAG,
     UUID_TAG,
     AlgebraicType,
-    ArrayType,
     PrimitiveType,
     ProductType,
-    RefType,
+    SpecialKind,
     SumType,
     Typespace,
-    resolve,
-    special_kind,
 )
 from ._values import Some, SumValue
 
@@ -448,84 +445,42 @@ def _option_node(payload: JsonNode, nested: bool) -> JsonNode:
 # --- the compiler ------------------------------------------------------------------------------
 
 
-class _Compiler:
-    def __init__(self, typespace: Typespace | None) -> None:
-        self.typespace = typespace
-        self.memo: dict[AlgebraicType, JsonNode] = {}
-        self.refs: dict[int, JsonNode] = {}
-        self.pending: dict[int, list[JsonNode]] = {}
+class _Compiler(TypeCompiler[JsonNode]):
+    """Builds SATS-JSON nodes for the shared type walk."""
 
-    def node(self, ty: AlgebraicType) -> JsonNode:
-        found = self.memo.get(ty)
-        if found is None:
-            found = self.memo[ty] = self._build(ty)
-        return found
+    def primitive_node(self, ty: PrimitiveType) -> JsonNode:
+        return _primitive_node(ty)
 
-    def _build(self, ty: AlgebraicType) -> JsonNode:
-        if isinstance(ty, RefType):
-            return self._ref(ty)
-        if isinstance(ty, PrimitiveType):
-            return _primitive_node(ty)
-        if isinstance(ty, ArrayType):
-            if _is_u8(ty.elem, self.typespace):
-                return _bytes_node()
-            return _array_node(self.node(ty.elem))
-        kind = special_kind(ty, self.typespace)
-        if isinstance(ty, ProductType):
-            special = _SPECIAL_NODES.get(kind or "")
-            if special is not None:
-                return special()
-            return _product_node(ty, [self.node(e.algebraic_type) for e in ty.elements])
-        if isinstance(ty, SumType):
-            variants = [self.node(v.algebraic_type) for v in ty.variants]
-            if kind == "option":
-                nested = special_kind(ty.variants[0].algebraic_type, self.typespace) == "option"
-                return _option_node(variants[0], nested)
-            generic = _sum_node(ty, variants)
-            return _schedule_at_node(generic) if kind == "schedule_at" else generic
-        raise SatsError(f"not a SATS type: {ty!r}")
+    def bytes_node(self) -> JsonNode:
+        return _bytes_node()
 
-    def _ref(self, ty: RefType) -> JsonNode:
-        index = ty.index
-        done = self.refs.get(index)
-        if done is not None:
-            return done
-        cell = self.pending.get(index)
-        if cell is not None:
-            return _forward(cell)
-        resolve(ty, self.typespace)  # raises for a missing typespace, a bad index, a ref loop
-        assert self.typespace is not None
-        cell = self.pending[index] = []
-        try:
-            target = self.node(self.typespace.types[index])
-        finally:
-            del self.pending[index]
-        cell.append(target)
-        self.refs[index] = target
-        return target
+    def array_node(self, elem: JsonNode) -> JsonNode:
+        return _array_node(elem)
 
+    def special_product_node(self, kind: SpecialKind) -> JsonNode | None:
+        special = _SPECIAL_NODES.get(kind)
+        return special() if special is not None else None
 
-def _forward(cell: list[JsonNode]) -> JsonNode:
-    def to(value: Any) -> Any:
-        return cell[0].to(value)
+    def product_node(self, ty: ProductType, fields: list[JsonNode]) -> JsonNode:
+        return _product_node(ty, fields)
 
-    def frm(obj: Any) -> Any:
-        return cell[0].frm(obj)
+    def option_node(self, payload: JsonNode, nested: bool) -> JsonNode:
+        return _option_node(payload, nested)
 
-    return JsonNode(to, frm)
+    def sum_node(self, ty: SumType, variants: list[JsonNode]) -> JsonNode:
+        return _sum_node(ty, variants)
 
+    def schedule_at_node(self, generic: JsonNode) -> JsonNode:
+        return _schedule_at_node(generic)
 
-_U8: Final = PrimitiveType("U8")
+    def forward_node(self, cell: list[JsonNode]) -> JsonNode:
+        def to(value: Any) -> Any:
+            return cell[0].to(value)
 
+        def frm(obj: Any) -> Any:
+            return cell[0].frm(obj)
 
-def _is_u8(ty: AlgebraicType, typespace: Typespace | None) -> bool:
-    """``Array<U8>`` is a byte string, also when its element is a ref to U8."""
-    if type(ty) is RefType and typespace is not None:
-        try:
-            ty = resolve(ty, typespace)
-        except SatsError:
-            return False  # compiling the element reports the bad ref
-    return ty == _U8
+        return JsonNode(to, frm)
 
 
 _SPECIAL_NODES: Final[dict[str, Callable[[], JsonNode]]] = {

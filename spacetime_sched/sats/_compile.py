@@ -1,0 +1,149 @@
+"""What the BSATN and SATS-JSON compilers share: walking a SATS type into a tree of nodes.
+
+Both compilers turn a type into the same shape of tree (bytes for ``Array<U8>``, special nodes
+for Timestamp, Identity, Option, ScheduleAt and friends, forwarding cells for recursive refs);
+only the nodes differ. :class:`TypeCompiler` does the walk once for both, and a codec says how
+to build each kind of node by overriding its ``*_node`` hooks. Compiling runs once per
+(type, typespace), so the hooks' method calls cost nothing where it matters: the nodes they
+return are the codec's own closures, unchanged.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Final, Generic, TypeVar
+
+from .._errors import SatsError
+from ._types import (
+    AlgebraicType,
+    ArrayType,
+    PrimitiveType,
+    ProductType,
+    RefType,
+    SpecialKind,
+    SumType,
+    Typespace,
+    resolve,
+    special_kind,
+)
+
+__all__ = ["TypeCompiler"]
+
+N = TypeVar("N")
+
+
+class TypeCompiler(ABC, Generic[N]):
+    """One compilation: memoises sub-types and ties recursive refs through forwarding cells.
+
+    A subclass implements every ``*_node`` hook; :meth:`node` does the rest.
+    """
+
+    def __init__(self, typespace: Typespace | None) -> None:
+        self.typespace = typespace
+        self.memo: dict[AlgebraicType, N] = {}
+        self.refs: dict[int, N] = {}
+        self.pending: dict[int, list[N]] = {}
+
+    def node(self, ty: AlgebraicType) -> N:
+        found = self.memo.get(ty)
+        if found is None:
+            found = self.memo[ty] = self._build(ty)
+        return found
+
+    # --- the hooks: one per kind of node ------------------------------------------------------
+
+    @abstractmethod
+    def primitive_node(self, ty: PrimitiveType) -> N:
+        """Bool, an int, a float or String."""
+
+    @abstractmethod
+    def bytes_node(self) -> N:
+        """``Array<U8>``."""
+
+    @abstractmethod
+    def array_node(self, elem: N) -> N:
+        """``Array<T>`` (T not U8), given T's node."""
+
+    @abstractmethod
+    def special_product_node(self, kind: SpecialKind) -> N | None:
+        """The node of a special product (``"timestamp"``, ``"identity"``, ...), or ``None`` to
+        compile it as an ordinary product."""
+
+    @abstractmethod
+    def product_node(self, ty: ProductType, fields: list[N]) -> N:
+        """An ordinary product, given its fields' nodes."""
+
+    @abstractmethod
+    def option_node(self, payload: N, nested: bool) -> N:
+        """``nested``: the payload is itself an Option, so ``some(none)`` must stay visible."""
+
+    @abstractmethod
+    def sum_node(self, ty: SumType, variants: list[N]) -> N:
+        """An ordinary sum, given its variants' nodes."""
+
+    @abstractmethod
+    def schedule_at_node(self, generic: N) -> N:
+        """ScheduleAt, given the node of the plain sum it is."""
+
+    @abstractmethod
+    def forward_node(self, cell: list[N]) -> N:
+        """A node for a ref still being compiled (a recursive type): it calls through ``cell``,
+        which holds the real node once its compilation finishes."""
+
+    # --- the walk -----------------------------------------------------------------------------
+
+    def _build(self, ty: AlgebraicType) -> N:
+        if isinstance(ty, RefType):
+            return self._ref(ty)
+        if isinstance(ty, PrimitiveType):
+            return self.primitive_node(ty)
+        if isinstance(ty, ArrayType):
+            if _is_u8(ty.elem, self.typespace):
+                return self.bytes_node()
+            return self.array_node(self.node(ty.elem))
+        kind = special_kind(ty, self.typespace)
+        if isinstance(ty, ProductType):
+            special = self.special_product_node(kind) if kind is not None else None
+            if special is not None:
+                return special
+            return self.product_node(ty, [self.node(e.algebraic_type) for e in ty.elements])
+        if isinstance(ty, SumType):
+            variants = [self.node(v.algebraic_type) for v in ty.variants]
+            if kind == "option":
+                nested = special_kind(ty.variants[0].algebraic_type, self.typespace) == "option"
+                return self.option_node(variants[0], nested)
+            generic = self.sum_node(ty, variants)
+            return self.schedule_at_node(generic) if kind == "schedule_at" else generic
+        raise SatsError(f"not a SATS type: {ty!r}")
+
+    def _ref(self, ty: RefType) -> N:
+        index = ty.index
+        done = self.refs.get(index)
+        if done is not None:
+            return done
+        cell = self.pending.get(index)
+        if cell is not None:
+            return self.forward_node(cell)
+        resolve(ty, self.typespace)  # raises for a missing typespace, a bad index, a ref loop
+        assert self.typespace is not None
+        cell = self.pending[index] = []
+        try:
+            target = self.node(self.typespace.types[index])
+        finally:
+            del self.pending[index]
+        cell.append(target)
+        self.refs[index] = target
+        return target
+
+
+_U8: Final = PrimitiveType("U8")
+
+
+def _is_u8(ty: AlgebraicType, typespace: Typespace | None) -> bool:
+    """``Array<U8>`` is a byte string, also when its element is a ref to U8."""
+    if type(ty) is RefType and typespace is not None:
+        try:
+            ty = resolve(ty, typespace)
+        except SatsError:
+            return False  # compiling the element reports the bad ref
+    return ty == _U8
