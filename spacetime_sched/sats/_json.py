@@ -221,36 +221,36 @@ def _time_duration_node() -> JsonNode:
     return JsonNode(to, frm)
 
 
-def _identity_node() -> JsonNode:
-    tag = IDENTITY_TAG
-    u256 = _int_node("U256").frm
-    inner = _with_field(tag, u256)
+def _wide_id_node(
+    cls: type[Identity] | type[ConnectionId],
+    tag: str,
+    int_kind: str,
+    to_int: Callable[[Any], int],
+    to_json: Callable[[int], Any],
+) -> JsonNode:
+    """Identity or ConnectionId: ``{tag: n}`` (``n`` as ``to_json`` writes it); reads also
+    take the bare big-endian hex of plain serde JSON."""
+    inner = _with_field(tag, _int_node(int_kind).frm)
+    what = cls.__name__
+    new = cls._unchecked
 
     def to(value: Any) -> Any:
-        return {tag: hex(co.identity_int(value))}
+        return {tag: to_json(to_int(value))}
 
     def frm(obj: Any) -> Any:
         if isinstance(obj, str):  # plain serde JSON: bare big-endian hex
-            return Identity._unchecked(co.identity_int(obj))
-        return Identity._unchecked(inner(_newtype_field(obj, tag, "Identity")))
+            return new(to_int(obj))
+        return new(inner(_newtype_field(obj, tag, what)))
 
     return JsonNode(to, frm)
+
+
+def _identity_node() -> JsonNode:
+    return _wide_id_node(Identity, IDENTITY_TAG, "U256", co.identity_int, hex)
 
 
 def _connection_id_node() -> JsonNode:
-    tag = CONNECTION_ID_TAG
-    u128 = _int_node("U128").frm
-    inner = _with_field(tag, u128)
-
-    def to(value: Any) -> Any:
-        return {tag: co.connection_id_int(value)}
-
-    def frm(obj: Any) -> Any:
-        if isinstance(obj, str):  # plain serde JSON: bare big-endian hex
-            return ConnectionId._unchecked(co.connection_id_int(obj))
-        return ConnectionId._unchecked(inner(_newtype_field(obj, tag, "ConnectionId")))
-
-    return JsonNode(to, frm)
+    return _wide_id_node(ConnectionId, CONNECTION_ID_TAG, "U128", co.connection_id_int, int)
 
 
 def _uuid_node() -> JsonNode:
