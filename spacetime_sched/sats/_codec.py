@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from .._errors import DecodeError
 from ._bsatn import Node, compile_node
@@ -189,9 +189,11 @@ def _json_decode_error(exc: Exception, path: str | None) -> DecodeError:
 #: Compiled codecs by (type, typespace). Types hash by structure (frozen attrs with a cached
 #: hash), so equal types built separately share one codec. Bounded: cleared when it overflows.
 _CACHE_LIMIT: Final = 4096
-_codecs: dict[tuple[AlgebraicType, Typespace | None], Codec] = {}
-_json_codecs: dict[tuple[AlgebraicType, Typespace | None], JsonCodec] = {}
+_Key = tuple[AlgebraicType, Typespace | None]
+_codecs: dict[_Key, Codec] = {}
+_json_codecs: dict[_Key, JsonCodec] = {}
 _lock = threading.Lock()
+_C = TypeVar("_C", Codec, JsonCodec)
 
 
 def compile(ty: AlgebraicType, typespace: Typespace | None = None) -> Codec:
@@ -199,11 +201,7 @@ def compile(ty: AlgebraicType, typespace: Typespace | None = None) -> Codec:
     key = (ty, typespace)
     codec = _codecs.get(key)
     if codec is None:
-        codec = Codec(ty, typespace, compile_node(ty, typespace))
-        with _lock:
-            if len(_codecs) >= _CACHE_LIMIT:
-                _codecs.clear()
-            codec = _codecs.setdefault(key, codec)
+        codec = _remember(_codecs, key, Codec(ty, typespace, compile_node(ty, typespace)))
     return codec
 
 
@@ -212,12 +210,18 @@ def compile_json(ty: AlgebraicType, typespace: Typespace | None = None) -> JsonC
     key = (ty, typespace)
     codec = _json_codecs.get(key)
     if codec is None:
-        codec = JsonCodec(ty, typespace, compile_json_node(ty, typespace))
-        with _lock:
-            if len(_json_codecs) >= _CACHE_LIMIT:
-                _json_codecs.clear()
-            codec = _json_codecs.setdefault(key, codec)
+        codec = _remember(
+            _json_codecs, key, JsonCodec(ty, typespace, compile_json_node(ty, typespace))
+        )
     return codec
+
+
+def _remember(cache: dict[_Key, _C], key: _Key, codec: _C) -> _C:
+    """Cache ``codec`` under ``key`` (the first one stored wins a race between threads)."""
+    with _lock:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        return cache.setdefault(key, codec)
 
 
 def encode(
