@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Final, Literal, TypeAlias
+from typing import Any, ClassVar, Final, Literal, TypeAlias, TypeVar
 
 import attrs
 
@@ -644,6 +644,18 @@ class TypeDef:
 
 # --- the module ---------------------------------------------------------------------------------
 
+_Def = TypeVar("_Def")
+
+
+def _named(by_name: Mapping[str, _Def], name: str, kind: str, error: type[Exception]) -> _Def:
+    """``by_name[name]``, or ``error`` listing the names there are (``kind``: what they name)."""
+    try:
+        return by_name[name]
+    except KeyError:
+        raise error(
+            f"the module has no {kind} {name!r} ({kind}s: {', '.join(sorted(by_name)) or 'none'})"
+        ) from None
+
 
 def _by_name(items: Iterable[Any]) -> dict[str, Any]:
     return {item.name: item for item in items}
@@ -682,33 +694,15 @@ class ModuleSchema:
 
     def reducer(self, name: str) -> ReducerDef:
         """The reducer called ``name``; :class:`~spacetime_sched.ArgumentError` if none is."""
-        try:
-            return self._reducers_by_name[name]
-        except KeyError:
-            raise ArgumentError(
-                f"the module has no reducer {name!r} (reducers: "
-                f"{', '.join(sorted(self._reducers_by_name)) or 'none'})"
-            ) from None
+        return _named(self._reducers_by_name, name, "reducer", ArgumentError)
 
     def procedure(self, name: str) -> ProcedureDef:
         """The procedure called ``name``; :class:`~spacetime_sched.ArgumentError` if none is."""
-        try:
-            return self._procedures_by_name[name]
-        except KeyError:
-            raise ArgumentError(
-                f"the module has no procedure {name!r} (procedures: "
-                f"{', '.join(sorted(self._procedures_by_name)) or 'none'})"
-            ) from None
+        return _named(self._procedures_by_name, name, "procedure", ArgumentError)
 
     def table(self, name: str) -> TableDef:
         """The table called ``name``; ``LookupError`` if there is none."""
-        try:
-            return self._tables_by_name[name]
-        except KeyError:
-            raise LookupError(
-                f"the module has no table {name!r} (tables: "
-                f"{', '.join(sorted(self._tables_by_name)) or 'none'})"
-            ) from None
+        return _named(self._tables_by_name, name, "table", LookupError)
 
     def schedule_tables(self) -> tuple[TableDef, ...]:
         """The tables that schedule reducer calls."""
