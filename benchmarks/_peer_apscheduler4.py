@@ -15,6 +15,7 @@ import tracemalloc
 from datetime import datetime, timedelta, timezone
 
 import anyio
+from _latency import summarize  # benchmarks/_latency.py, beside this script
 from apscheduler import AsyncScheduler, JobReleased
 from apscheduler.datastores.memory import MemoryDataStore
 from apscheduler.triggers.date import DateTrigger
@@ -73,23 +74,6 @@ async def lateness(n: int, duration: float) -> dict[str, float]:
         await anyio.sleep((t0 - datetime.now(timezone.utc)).total_seconds() + duration)
         await s.stop()
     return summarize(samples, n, duration)
-
-
-def summarize(samples: list[float], n: int, duration: float) -> dict[str, float]:
-    samples.sort()
-    if not samples:
-        return {"fires": 0, "expected_fires": n * duration}
-
-    def pct(p: float) -> float:
-        return samples[min(len(samples) - 1, int(p * len(samples)))]
-
-    return {
-        "fires": len(samples),
-        "expected_fires": n * duration,
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-        "max_ms": samples[-1],
-    }
 
 
 async def memory(n: int) -> dict[str, float]:

@@ -37,6 +37,8 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from _latency import summarize  # benchmarks/_latency.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 VENVS = ROOT / ".bench-venvs"
 DOC = ROOT / "docs" / "scheduler.md"
@@ -106,7 +108,7 @@ def _ours(workload: str, n: int, backend: str, duration: float) -> dict[str, Any
             s.schedule_reducer("noop", (), IntervalTrigger(second, anchor))
         async with s:
             await anyio.sleep((t0 - Timestamp.now().micros_since_epoch) / 1e6 + duration)
-        return _summarize(samples, n, duration)
+        return summarize(samples, n, duration)
 
     def memory(with_callers_objects: bool) -> dict[str, Any]:
         far = Timestamp.now().micros_since_epoch + 3_600_000_000
@@ -137,23 +139,6 @@ def _ours(workload: str, n: int, backend: str, duration: float) -> dict[str, Any
     runs = {"add": add, "fire": fire, "lateness": lateness}
     result: dict[str, Any] = anyio.run(runs[workload], backend=backend)
     return result
-
-
-def _summarize(samples: list[float], n: int, duration: float) -> dict[str, Any]:
-    samples.sort()
-    if not samples:
-        return {"fires": 0, "expected_fires": n * duration}
-
-    def pct(p: float) -> float:
-        return samples[min(len(samples) - 1, int(p * len(samples)))]
-
-    return {
-        "fires": len(samples),
-        "expected_fires": n * duration,
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-        "max_ms": samples[-1],
-    }
 
 
 # --- driver -----------------------------------------------------------------------------------
