@@ -195,30 +195,29 @@ def _with_field(tag: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return convert
 
 
-def _timestamp_node() -> JsonNode:
-    tag = TIMESTAMP_TAG
+def _micros_node(
+    cls: type[Timestamp] | type[TimeDuration], tag: str, to_micros: Callable[[Any], int]
+) -> JsonNode:
+    """Timestamp or TimeDuration: ``{tag: micros}``, the microseconds as an I64."""
     inner = _with_field(tag, lambda x: co.check_int("I64", x))
+    what = cls.__name__
+    new = cls._unchecked
 
     def to(value: Any) -> Any:
-        return {tag: co.timestamp_micros(value)}
+        return {tag: to_micros(value)}
 
     def frm(obj: Any) -> Any:
-        return Timestamp._unchecked(inner(_newtype_field(obj, tag, "Timestamp")))
+        return new(inner(_newtype_field(obj, tag, what)))
 
     return JsonNode(to, frm)
+
+
+def _timestamp_node() -> JsonNode:
+    return _micros_node(Timestamp, TIMESTAMP_TAG, co.timestamp_micros)
 
 
 def _time_duration_node() -> JsonNode:
-    tag = TIME_DURATION_TAG
-    inner = _with_field(tag, lambda x: co.check_int("I64", x))
-
-    def to(value: Any) -> Any:
-        return {tag: co.duration_micros(value)}
-
-    def frm(obj: Any) -> Any:
-        return TimeDuration._unchecked(inner(_newtype_field(obj, tag, "TimeDuration")))
-
-    return JsonNode(to, frm)
+    return _micros_node(TimeDuration, TIME_DURATION_TAG, co.duration_micros)
 
 
 def _wide_id_node(
