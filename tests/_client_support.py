@@ -1,4 +1,4 @@
-"""A tiny scripted SpacetimeDB v2 server for client fault tests, as a raw ASGI app.
+"""A tiny scripted SpacetimeDB v2/v3 server for client fault tests, as a raw ASGI app.
 
 It runs in-process through ``httpx_ws.transport.ASGIWebSocketTransport`` (no sockets). It
 speaks just enough of the protocol: it sends ``InitialConnection`` and hands every decoded
@@ -84,6 +84,11 @@ class FakeSocket:
             {"type": "websocket.send", "bytes": encode_server_frame(message, compression)}
         )
 
+    async def reply_batch(self, messages: list[ServerMessage], compression: str = "none") -> None:
+        """Several messages in one v3 frame."""
+        frame = encode_server_frame(messages, compression, batched=True)  # type: ignore[arg-type]
+        await self.send_raw(frame)
+
     async def send_raw(self, frame: bytes) -> None:
         await self._send({"type": "websocket.send", "bytes": frame})
 
@@ -108,10 +113,14 @@ class FakeServer:
         *,
         reject_status: int | None = None,
         initial: ServerMessage | None = None,
+        subprotocol: str = "v2.bsatn.spacetimedb",
     ) -> None:
         self.script = script
         self.reject_status = reject_status
         self.initial = initial or InitialConnection(IDENTITY, CONNECTION_ID, TOKEN)
+        self.subprotocol = subprotocol
+        self.offered: list[str] = []
+        self.frames = 0
         self.received: list[Any] = []
         self.requests: list[dict[str, Any]] = []
 
@@ -140,14 +149,17 @@ class FakeServer:
             )
             await send({"type": "websocket.http.response.body", "body": b"Unauthorized"})
             return
-        await send({"type": "websocket.accept", "subprotocol": "v2.bsatn.spacetimedb"})
+        self.offered = [name.strip() for name in scope.get("subprotocols", [])]
+        await send({"type": "websocket.accept", "subprotocol": self.subprotocol})
         ws = FakeSocket(send)
         await ws.reply(self.initial)
         while True:
             event = await receive()
             if event["type"] != "websocket.receive":
                 return
-            for message in decode_client_frame(event["bytes"]):
+            self.frames += 1
+            batched = self.subprotocol.startswith("v3")
+            for message in decode_client_frame(event["bytes"], batched=batched):
                 self.received.append(message)
                 await self.script(ws, message)
 
