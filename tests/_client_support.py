@@ -9,7 +9,7 @@ or send garbage.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from httpx_ws.transport import ASGIWebSocketTransport
@@ -17,6 +17,7 @@ from httpx_ws.transport import ASGIWebSocketTransport
 from spacetime_sched._identity import ConnectionId, Identity
 from spacetime_sched._time import Timestamp
 from spacetime_sched.protocol import (
+    Compression,
     InitialConnection,
     ReducerOkEmpty,
     ReducerResult,
@@ -79,15 +80,16 @@ class FakeSocket:
     def __init__(self, send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         self._send = send
 
-    async def reply(self, message: ServerMessage, compression: str = "none") -> None:
+    async def reply(self, message: ServerMessage, compression: Compression = "none") -> None:
         await self._send(
             {"type": "websocket.send", "bytes": encode_server_frame(message, compression)}
         )
 
-    async def reply_batch(self, messages: list[ServerMessage], compression: str = "none") -> None:
+    async def reply_batch(
+        self, messages: Sequence[ServerMessage], compression: Compression = "none"
+    ) -> None:
         """Several messages in one v3 frame."""
-        frame = encode_server_frame(messages, compression, batched=True)  # type: ignore[arg-type]
-        await self.send_raw(frame)
+        await self.send_raw(encode_server_frame(messages, compression, batched=True))
 
     async def send_raw(self, frame: bytes) -> None:
         await self._send({"type": "websocket.send", "bytes": frame})
