@@ -262,6 +262,7 @@ class DbConnection:
         ):
             conn = cls(options, client, task_group, token)
             try:
+                task_group.start_soon(conn._pending.run_timeouts, name="call timeouts")
                 with anyio.fail_after(options.connect_timeout):
                     await task_group.start(conn._run_session)
             except TimeoutError:
