@@ -63,6 +63,16 @@ def test_floats_accept_ints_and_f32_rounds_to_single_precision() -> None:
     assert sats.encode(sats.F32, -0.0).hex() == "00000080"
 
 
+@pytest.mark.parametrize(
+    "value", [3.4025001647762064e38, 3.4028234663852886e38, -3.4028234663852886e38]
+)
+def test_f32_json_near_the_f32_limit_is_the_shortest_decimal_that_reads_back(value: float) -> None:
+    # Shorter decimals such as 3.403e38 round past the largest f32; they are skipped, not errors.
+    obj = sats.to_json(sats.F32, value)
+    assert sats.from_json(sats.F32, obj) == value
+    assert len(repr(obj)) <= len("-3.4028235e+38")
+
+
 def test_products_accept_mappings_tuples_and_lists() -> None:
     expected = sats.encode(POINT, {"x": 1, "y": 2})
     assert sats.encode(POINT, {"y": 2, "x": 1}) == expected  # order of keys does not matter

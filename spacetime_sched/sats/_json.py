@@ -68,7 +68,11 @@ def f32_shortest(value: float) -> float:
         return float(exact)
     for digits in range(1, 10):
         candidate = float(f"{exact:.{digits}g}")
-        if _F32.unpack(_F32.pack(candidate))[0] == exact:
+        try:
+            back = _F32.unpack(_F32.pack(candidate))[0]
+        except OverflowError:  # rounding near the f32 limit can step past it: more digits
+            continue
+        if back == exact:
             return candidate
     return float(exact)
 
