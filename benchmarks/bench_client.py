@@ -7,6 +7,7 @@ loop. Bounded: a few seconds per backend with the defaults. Not a test: numbers 
 machine are noisy.
 
     .venv/bin/python benchmarks/bench_client.py [--sequential 1000] [--pipelined 5000]
+        [--protocol auto|v3|v2]
     .venv/bin/python benchmarks/bench_client.py --uri http://127.0.0.1:3000 --database quickstart
 
 ``run_python_bench`` is also imported by ``bench_client_side_by_side.py`` (TypeScript SDK
@@ -36,11 +37,14 @@ IN_FLIGHT = 1000
 
 
 async def run_python_bench(
-    uri: str, database: str, n_sequential: int, n_pipelined: int
+    uri: str, database: str, n_sequential: int, n_pipelined: int, protocol: str = "auto"
 ) -> dict[str, Any]:
-    """Benchmark one connection; returns calls/s and latency percentiles per mode."""
+    """Benchmark one connection; returns calls/s and latency percentiles per mode, and the
+    negotiated subprotocol (``protocol``: ``auto``, ``v3`` or ``v2``)."""
     builder = DbConnection.builder().with_uri(uri).with_database_name(database)
-    async with builder.with_compression("none").build() as conn:
+    builder = builder.with_compression("none").with_protocol(protocol)
+    async with builder.build() as conn:
+        subprotocol = conn.protocol
         await conn.call_reducer_async("add", 1, 2)  # warm up: schema fetch, codecs
 
         latencies: list[float] = []
@@ -67,6 +71,7 @@ async def run_python_bench(
 
     latencies.sort()
     return {
+        "protocol": subprotocol,
         "sequential": {
             "calls": n_sequential,
             "seconds": round(sequential_s, 4),
@@ -105,6 +110,7 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=1000)
     parser.add_argument("--pipelined", type=int, default=5000)
     parser.add_argument("--backend", choices=["asyncio", "trio", "both"], default="both")
+    parser.add_argument("--protocol", choices=["auto", "v3", "v2"], default="auto")
     parser.add_argument("--json", action="store_true", help="print raw JSON")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -134,6 +140,7 @@ def main() -> None:
                 args.database,
                 args.sequential,
                 args.pipelined,
+                args.protocol,
                 backend=backend,
             )
             for backend in backends
@@ -150,7 +157,7 @@ def main() -> None:
     for backend, result in results.items():
         seq, pipe = result["sequential"], result["pipelined"]
         print(
-            f"{backend:8} sequential {seq['calls_per_s']:9,.0f} calls/s "
+            f"{backend:8} {result['protocol'][:2]} sequential {seq['calls_per_s']:9,.0f} calls/s "
             f"(p50 {seq['p50_ms']:.3f} ms, p99 {seq['p99_ms']:.3f} ms)   "
             f"pipelined {pipe['calls_per_s']:9,.0f} calls/s ({pipe['in_flight']} in flight)"
         )
