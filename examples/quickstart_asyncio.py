@@ -15,6 +15,8 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
+
 from spacetime_sched.client import DbConnection
 
 DATABASE = os.environ.get("SPACETIMEDB_DATABASE", "quickstart")
@@ -33,7 +35,7 @@ async def quickstart_server() -> AsyncIterator[str]:
         yield server.uri
 
 
-async def main() -> None:
+async def main(backend: str = "asyncio") -> None:
     async with quickstart_server() as uri:
         builder = (
             DbConnection.builder()
@@ -60,7 +62,8 @@ async def main() -> None:
                 f"scheduled add_person('Bob') ran {outcome.lateness.format_human_readable()} "
                 "after its fire time"
             )
-            await asyncio.sleep(0.5)
+            # anyio's sleep is asyncio.sleep here and trio.sleep under trio (quickstart_trio.py)
+            await anyio.sleep(0.5)
             scheduler.cancel_schedule(every)
             print("the interval ran", scheduler.get_schedule(every).run_count, "times")
 
@@ -74,7 +77,7 @@ async def main() -> None:
                 f"{stats['total_executions']} scheduled executions, "
                 f"success rate {stats['success_rate']:.0%}"
             )
-    print("quickstart (asyncio): OK")
+    print(f"quickstart ({backend}): OK")
 
 
 if __name__ == "__main__":
