@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from spacetime_sched._errors import InvalidScheduleError, ScheduleStoreError
 from spacetime_sched._identity import ConnectionId, Identity
 from spacetime_sched._time import ScheduleAt, TimeDuration, Timestamp
-from spacetime_sched.sats._values import Some, SumValue
+from spacetime_sched.sats import Some, SumValue
 from spacetime_sched.scheduler._stores import (
     BatchScheduleStore,
     MemoryStore,

@@ -40,7 +40,7 @@ import attrs
 from .._errors import InvalidScheduleError, ScheduleStoreError
 from .._identity import ConnectionId, Identity
 from .._time import ScheduleAt, TimeDuration, Timestamp
-from ..sats._values import Some, SumValue
+from ..sats import Some, SumValue
 
 __all__ = [
     "BatchScheduleStore",
