@@ -25,6 +25,7 @@ from typing import Any
 
 import anyio
 
+from ..._backend import current_backend
 from ._auth import TokenIssuer
 from ._host import Host, ServerClock, close_stack
 from ._module import Module
@@ -34,17 +35,9 @@ __all__ = ["LocalServer"]
 logger = logging.getLogger("spacetime_sched.testing.server")
 
 
-def _running_trio() -> bool:
-    try:
-        import sniffio
-    except ImportError:  # trio depends on sniffio, so without it this is asyncio
-        return False
-    return sniffio.current_async_library() == "trio"
-
-
 async def _serve(app: Any, config: Any, shutdown_trigger: Any) -> None:
     """hypercorn's ``serve`` for the running event loop."""
-    if _running_trio():
+    if current_backend() == "trio":
         from hypercorn.trio import serve as trio_serve
 
         await trio_serve(app, config, shutdown_trigger=shutdown_trigger)
