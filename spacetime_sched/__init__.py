@@ -83,6 +83,13 @@ from .scheduler import (
     schedule_repeating,
 )
 
+# The one place that knows both halves: the client's ``conn.scheduler`` is a ReducerScheduler
+# because the package registers it here (the client never imports the scheduler; see
+# spacetime_sched/client/_scheduling.py for why).
+from .client._scheduling import register_scheduler_factory as _register_scheduler_factory
+
+_register_scheduler_factory(ReducerScheduler)
+
 __version__ = "0.1.0"
 
 __all__ = [

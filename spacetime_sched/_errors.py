@@ -111,7 +111,10 @@ class ProtocolError(ClientError):
 
 
 class ArgumentError(ClientError, ValueError):
-    """Reducer or procedure arguments do not match the module schema (nothing was sent)."""
+    """A client call was given an argument it cannot use, found before anything was sent: reducer
+    or procedure arguments that do not match the module schema, a timeout that is not a
+    non-negative number, raw arguments that are not bytes, a query that is not a string. The
+    message names the argument. The connection is unaffected."""
 
 
 class ReducerError(ClientError):
@@ -135,5 +138,7 @@ class QueryError(ClientError):
     """A one-off query or subscription query was rejected by the server."""
 
 
-class ConfigurationError(ClientError, ValueError):
-    """A connection option is invalid (bad URI scheme, no database name, missing extra, ...)."""
+class ConfigurationError(ArgumentError):
+    """A connection option is invalid (bad URI scheme, no database name, missing extra, ...),
+    raised by the builder method or constructor that was given it. An :class:`ArgumentError`
+    (a bad argument to the client's API) and so also a ``ValueError``."""

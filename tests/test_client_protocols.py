@@ -21,7 +21,7 @@ from spacetime_sched.client import (
     SUBPROTOCOL_V3,
     DbConnection,
     DbConnectionBuilder,
-    Protocol,
+    WireProtocol,
 )
 from spacetime_sched.protocol import ReducerErr, ReducerOkEmpty, ReducerResult
 
@@ -79,7 +79,7 @@ async def test_by_default_the_local_server_chooses_v3_and_pipelined_calls_all_su
     assert len(set(request_ids)) == 200
 
 
-@pytest.mark.parametrize("forced", ["v2", "v3", SUBPROTOCOL_V2, Protocol.V3])
+@pytest.mark.parametrize("forced", ["v2", "v3", SUBPROTOCOL_V2, WireProtocol.V3])
 async def test_a_forced_protocol_is_the_one_spoken(forced: Any) -> None:
     expected = (
         SUBPROTOCOL_V2

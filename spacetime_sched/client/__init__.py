@@ -2,7 +2,8 @@
 httpx + httpx-ws.
 
 * :class:`DbConnection` (alias :class:`ModernSpacetimeDBClient`) and its
-  :class:`DbConnectionBuilder`: connect, call reducers and procedures, query, subscribe.
+  :class:`DbConnectionBuilder`: configure, connect (``async with``), call reducers and
+  procedures, query, subscribe; ``conn.scheduler`` schedules reducer calls.
 * :class:`SpacetimeHttpClient` and :func:`create_identity`: the plain-HTTP API (mint an
   identity, read the server clock, fetch the module schema).
 * :class:`SubscriptionHandle`, :class:`ClientCache` / :class:`TableCache`: subscriptions and the
@@ -13,20 +14,28 @@ Works the same on asyncio and trio. See ``docs/client.md``.
 
 from __future__ import annotations
 
-from ._builder import DEFAULT_CONNECT_TIMEOUT, DbConnectionBuilder
-from ._connection import ConnectOptions, DbConnection
+import warnings
+from typing import Any
+
+from ._builder import DbConnectionBuilder
+from ._cache import ClientCache, TableCache
+from ._connection import DbConnection
 from ._credentials import CredentialsFile
 from ._http import IdentityToken, SpacetimeHttpClient, create_identity, http_base_url
-from ._results import ProcedureCallResult, ReducerCallResult, RowChanges
-from ._subscription import ClientCache, SubscriptionHandle, SubscriptionUpdate, TableCache
-from ._transport import (
+from ._options import (
+    DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_MESSAGE_SIZE,
-    MAX_BATCH_BYTES,
+    DEFAULT_URI,
     SUBPROTOCOL_V2,
     SUBPROTOCOL_V3,
     Compression,
-    Protocol,
+    ConnectOptions,
+    WireProtocol,
 )
+from ._results import ProcedureCallResult, ReducerCallResult, RowChanges
+from ._scheduling import ConnectionScheduler, register_scheduler_factory
+from ._subscription import SubscriptionHandle, SubscriptionUpdate
+from ._websocket import MAX_BATCH_BYTES
 
 #: The name the community SDK used for the connection class; the same class.
 ModernSpacetimeDBClient = DbConnection
@@ -34,25 +43,40 @@ ModernSpacetimeDBClient = DbConnection
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_URI",
     "MAX_BATCH_BYTES",
     "SUBPROTOCOL_V2",
     "SUBPROTOCOL_V3",
     "ClientCache",
     "Compression",
     "ConnectOptions",
+    "ConnectionScheduler",
     "CredentialsFile",
     "DbConnection",
     "DbConnectionBuilder",
     "IdentityToken",
     "ModernSpacetimeDBClient",
     "ProcedureCallResult",
-    "Protocol",
     "ReducerCallResult",
     "RowChanges",
     "SpacetimeHttpClient",
     "SubscriptionHandle",
     "SubscriptionUpdate",
     "TableCache",
+    "WireProtocol",
     "create_identity",
     "http_base_url",
+    "register_scheduler_factory",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``Protocol`` was the old name of WireProtocol; it shadowed typing.Protocol.
+    if name == "Protocol":
+        warnings.warn(
+            "spacetime_sched.client.Protocol is deprecated; use WireProtocol",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return WireProtocol
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,22 @@
 """``DbConnectionBuilder``: the fluent way to configure and open a :class:`DbConnection`.
 
-Every ``with_*`` / ``on_*`` method returns the builder, so calls chain; :meth:`build` checks
-the options and returns an async context manager that connects on entry::
+Every ``with_*`` / ``on_*`` method checks its argument at once
+(:class:`~spacetime_sched.ConfigurationError` names the option) and returns the builder, so
+calls chain. :meth:`build` returns the connection object, not yet connected; it is its own
+async context manager, which connects on entry::
+
+    client = (
+        DbConnection.builder()
+        .with_uri("ws://localhost:3000")
+        .with_module_name("game_server")
+        .with_scheduling(auto_start=True, max_concurrent_executions=5)
+        .build()
+    )
+    client.scheduler.schedule_in_seconds("tick", [], 5)  # kept until the block starts
+    async with client:
+        ...
+
+or in one go::
 
     async with (
         DbConnection.builder()
@@ -19,33 +34,45 @@ from __future__ import annotations
 
 import os
 import ssl
-from contextlib import AbstractAsyncContextManager
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import httpx
 
 from .._errors import ConfigurationError
-from ._connection import Callback, ConnectOptions, DbConnection
 from ._credentials import CredentialsFile
-from ._http import http_base_url
-from ._transport import DEFAULT_MAX_MESSAGE_SIZE, Compression, Protocol
+from ._options import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    Callback,
+    Compression,
+    ConnectOptions,
+    WireProtocol,
+    check_max_message_size,
+    check_positive_seconds,
+    parse_uri,
+)
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DbConnectionBuilder"]
 
-#: Seconds to wait for the WebSocket upgrade and ``InitialConnection``.
-DEFAULT_CONNECT_TIMEOUT = 10.0
+ConnectionT = TypeVar("ConnectionT")
 
 
-class DbConnectionBuilder:
-    """Collects connection options; see the module docs for an example."""
+class DbConnectionBuilder(Generic[ConnectionT]):
+    """Collects connection options; see the module docs for an example.
 
-    def __init__(self) -> None:
-        self._uri: str | None = None
+    ``connect`` makes the connection object from the finished options (``DbConnection.builder()``
+    passes the class itself), so the builder never imports the connection.
+    """
+
+    def __init__(self, connect: Callable[[ConnectOptions], ConnectionT]) -> None:
+        self._connect = connect
+        self._uri: httpx.URL | None = None
         self._database: str | None = None
         self._token: str | None = None
         self._credentials: CredentialsFile | None = None
         self._compression = Compression.GZIP
-        self._protocol = Protocol.AUTO
+        self._protocol = WireProtocol.AUTO
         self._confirmed_reads: bool | None = None
         self._connect_timeout = DEFAULT_CONNECT_TIMEOUT
         self._max_message_size = DEFAULT_MAX_MESSAGE_SIZE
@@ -59,88 +86,118 @@ class DbConnectionBuilder:
 
     def __repr__(self) -> str:
         auth = "token=<hidden>" if self._token is not None else "anonymous"
-        return f"<DbConnectionBuilder uri={self._uri!r} database={self._database!r} {auth}>"
+        uri = None if self._uri is None else str(self._uri)
+        return f"<DbConnectionBuilder uri={uri!r} database={self._database!r} {auth}>"
 
-    def with_uri(self, uri: str | httpx.URL) -> DbConnectionBuilder:
+    def with_uri(self, uri: str | httpx.URL) -> DbConnectionBuilder[ConnectionT]:
         """The server: ``http://``, ``https://``, ``ws://`` or ``wss://`` and a host."""
-        self._uri = str(uri)
+        self._uri = parse_uri(uri)
         return self
 
-    def with_database_name(self, name_or_identity: str) -> DbConnectionBuilder:
+    def with_database_name(self, name_or_identity: str) -> DbConnectionBuilder[ConnectionT]:
         """The database, by name or by its 64-hex identity."""
+        if not isinstance(name_or_identity, str) or not name_or_identity or "/" in name_or_identity:
+            raise ConfigurationError(
+                f"database: expected a database name or identity, got {name_or_identity!r}"
+            )
         self._database = name_or_identity
         return self
 
-    def with_module_name(self, name_or_identity: str) -> DbConnectionBuilder:
+    def with_module_name(self, name_or_identity: str) -> DbConnectionBuilder[ConnectionT]:
         """The 1.x name of :meth:`with_database_name`."""
         return self.with_database_name(name_or_identity)
 
-    def with_token(self, token: str | None) -> DbConnectionBuilder:
+    def with_token(self, token: str | None) -> DbConnectionBuilder[ConnectionT]:
         """Connect as the identity of ``token`` (``None``: anonymous, the server mints one)."""
+        if token is not None and (not isinstance(token, str) or not token):
+            raise ConfigurationError(
+                f"token: expected a non-empty str or None, got a {type(token).__name__}"
+            )
         self._token = token
         return self
 
-    def with_credentials_file(self, path: str | os.PathLike[str]) -> DbConnectionBuilder:
+    def with_credentials_file(
+        self, path: str | os.PathLike[str]
+    ) -> DbConnectionBuilder[ConnectionT]:
         """Reuse the token saved at ``path`` and save the one from ``InitialConnection`` there
         (JSON, mode 0600, written atomically). An explicit :meth:`with_token` wins."""
         self._credentials = CredentialsFile(path)
         return self
 
-    def with_compression(self, compression: Compression | str | None) -> DbConnectionBuilder:
+    def with_compression(
+        self, compression: Compression | str | None
+    ) -> DbConnectionBuilder[ConnectionT]:
         """``"none"``, ``"gzip"`` (the default, stdlib only) or ``"brotli"`` (needs the
         ``brotli`` extra)."""
         self._compression = Compression.parse(compression)
         return self
 
-    def with_protocol(self, protocol: Protocol | str) -> DbConnectionBuilder:
+    def with_protocol(self, protocol: WireProtocol | str) -> DbConnectionBuilder[ConnectionT]:
         """Which WebSocket subprotocol to speak: ``"auto"`` (the default: offer
         ``v3.bsatn.spacetimedb`` and ``v2.bsatn.spacetimedb``, the server chooses), ``"v3"``
         (several messages per frame, much faster for many calls in flight) or ``"v2"`` (one
         message per frame, for servers or proxies that only know v2). Forcing one the server
         does not speak fails the upgrade with :class:`~spacetime_sched.ConnectError`."""
-        self._protocol = Protocol.parse(protocol)
+        self._protocol = WireProtocol.parse(protocol)
         return self
 
-    def with_confirmed_reads(self, confirmed: bool) -> DbConnectionBuilder:
+    def with_confirmed_reads(self, confirmed: bool) -> DbConnectionBuilder[ConnectionT]:
         """Ask for updates only once transactions are durable (``?confirmed=``)."""
-        self._confirmed_reads = bool(confirmed)
+        if not isinstance(confirmed, bool):
+            raise ConfigurationError(f"confirmed_reads: expected True or False, got {confirmed!r}")
+        self._confirmed_reads = confirmed
         return self
 
-    def with_connect_timeout(self, seconds: float) -> DbConnectionBuilder:
+    def with_connect_timeout(self, seconds: float) -> DbConnectionBuilder[ConnectionT]:
         """How long to wait for the connection and ``InitialConnection`` (default 10 s)."""
-        if not seconds > 0:
-            raise ConfigurationError(f"connect_timeout: expected seconds > 0, got {seconds!r}")
-        self._connect_timeout = float(seconds)
+        self._connect_timeout = check_positive_seconds(seconds, "connect_timeout")
         return self
 
-    def with_max_message_size(self, max_bytes: int) -> DbConnectionBuilder:
-        """The largest message accepted from the server (default 32 MiB, as the server's)."""
-        if max_bytes < 1024:
-            raise ConfigurationError(f"max_message_size: expected >= 1024, got {max_bytes!r}")
-        self._max_message_size = int(max_bytes)
+    def with_max_message_size(self, max_bytes: int) -> DbConnectionBuilder[ConnectionT]:
+        """The largest message accepted from the server (default 32 MiB, as the server's;
+        from 1 KiB to 1 GiB)."""
+        self._max_message_size = check_max_message_size(max_bytes)
         return self
 
-    def with_verify(self, verify: bool | ssl.SSLContext) -> DbConnectionBuilder:
+    def with_verify(self, verify: bool | ssl.SSLContext) -> DbConnectionBuilder[ConnectionT]:
         """TLS: an :class:`ssl.SSLContext` of your own, or ``False`` to skip verification
         (on by default; turning it off is only for tests against self-signed servers)."""
+        if not isinstance(verify, (bool, ssl.SSLContext)):
+            raise ConfigurationError(
+                f"verify: expected True, False or an ssl.SSLContext, got {verify!r}"
+            )
         self._verify = verify
         return self
 
-    def with_transport(self, transport: httpx.AsyncBaseTransport) -> DbConnectionBuilder:
+    def with_transport(
+        self, transport: httpx.AsyncBaseTransport
+    ) -> DbConnectionBuilder[ConnectionT]:
         """A custom httpx transport, e.g. ``httpx_ws.transport.ASGIWebSocketTransport(app)``
         to talk to an in-process ASGI app in tests."""
+        if not isinstance(transport, httpx.AsyncBaseTransport):
+            raise ConfigurationError(
+                f"transport: expected an httpx.AsyncBaseTransport, got {type(transport).__name__}"
+            )
         self._transport = transport
         return self
 
     def with_scheduling(
         self, *, auto_start: bool = True, max_concurrent_executions: int = 5
-    ) -> DbConnectionBuilder:
-        """Give the connection a scheduler (``conn.scheduler``).
+    ) -> DbConnectionBuilder[ConnectionT]:
+        """Configure the connection's scheduler (``conn.scheduler``).
 
-        With ``auto_start`` it is opened on connect, in the connection's structured scope, and
-        stopped when the ``async with`` block ends; otherwise it starts on first access.
+        With ``auto_start`` (the default) it starts as soon as the connection is up, in the
+        connection's own task group, and stops when the ``async with`` block ends. Without it,
+        start it yourself inside the block with ``await conn.scheduler.start()``. Either way,
+        schedules added before the block are kept and run once the scheduler starts.
         """
-        if max_concurrent_executions < 1:
+        if not isinstance(auto_start, bool):
+            raise ConfigurationError(f"auto_start: expected True or False, got {auto_start!r}")
+        if (
+            isinstance(max_concurrent_executions, bool)
+            or not isinstance(max_concurrent_executions, int)
+            or max_concurrent_executions < 1
+        ):
             raise ConfigurationError(
                 f"max_concurrent_executions: expected >= 1, got {max_concurrent_executions!r}"
             )
@@ -148,20 +205,20 @@ class DbConnectionBuilder:
         self._max_concurrent = max_concurrent_executions
         return self
 
-    def on_connect(self, callback: Callback) -> DbConnectionBuilder:
+    def on_connect(self, callback: Callback) -> DbConnectionBuilder[ConnectionT]:
         """``callback(conn, identity, token)`` once connected (sync or async)."""
-        self._on_connect.append(callback)
+        self._on_connect.append(_callable(callback, "on_connect"))
         return self
 
-    def on_disconnect(self, callback: Callback) -> DbConnectionBuilder:
+    def on_disconnect(self, callback: Callback) -> DbConnectionBuilder[ConnectionT]:
         """``callback(conn, error)`` when the connection ends: ``error`` is ``None`` when we
         closed it, else why it was lost (sync or async)."""
-        self._on_disconnect.append(callback)
+        self._on_disconnect.append(_callable(callback, "on_disconnect"))
         return self
 
-    def on_connect_error(self, callback: Callback) -> DbConnectionBuilder:
+    def on_connect_error(self, callback: Callback) -> DbConnectionBuilder[ConnectionT]:
         """``callback(error)`` when connecting fails, just before the error is raised."""
-        self._on_connect_error.append(callback)
+        self._on_connect_error.append(_callable(callback, "on_connect_error"))
         return self
 
     def options(self) -> ConnectOptions:
@@ -173,7 +230,7 @@ class DbConnectionBuilder:
         if self._compression is Compression.BROTLI:
             _require_brotli()
         return ConnectOptions(
-            base_url=http_base_url(self._uri),
+            base_url=self._uri,
             database=self._database,
             token=self._token,
             credentials=self._credentials,
@@ -191,9 +248,15 @@ class DbConnectionBuilder:
             protocol=self._protocol,
         )
 
-    def build(self) -> AbstractAsyncContextManager[DbConnection]:
-        """Check the options; return an async context manager that connects on entry."""
-        return DbConnection._open(self.options())
+    def build(self) -> ConnectionT:
+        """Check the options; return the connection, not yet connected (``async with`` it)."""
+        return self._connect(self.options())
+
+
+def _callable(callback: Callback, what: str) -> Callback:
+    if not callable(callback):
+        raise ConfigurationError(f"{what}: expected a function, got {callback!r}")
+    return callback
 
 
 def _require_brotli() -> Any:

@@ -18,15 +18,32 @@ from typing import Any, Final
 
 import anyio
 
-from .._errors import CallTimeoutError, ConnectionClosedError
+from .._errors import ArgumentError, CallTimeoutError, ConnectionClosedError
 
-__all__ = ["PendingRequests", "Waiter"]
+__all__ = ["PendingRequests", "Waiter", "check_timeout"]
 
 _U32_MASK: Final = 0xFFFF_FFFF
 
 # Stale heap entries (calls answered long before their deadline) are swept out once there are
 # this many more of them than calls in flight, so the heap stays proportional to the backlog.
 _COMPACT_SLACK: Final = 1024
+
+
+def check_timeout(timeout: object, what: str) -> float | None:
+    """A call's ``timeout`` as seconds (``None``: wait for ever), or :class:`ArgumentError`.
+
+    Checked at the call, before anything is sent: a NaN, a negative number or a string would
+    otherwise reach the connection's one timeout task and break the whole connection.
+    ``0`` is allowed (fail at once unless the answer is already there); ``math.inf`` is
+    ``None``.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise ArgumentError(f"{what}: timeout: expected seconds or None, got {timeout!r}")
+    if math.isnan(timeout) or timeout < 0:
+        raise ArgumentError(f"{what}: timeout: expected seconds >= 0, got {timeout!r}")
+    return None if timeout == math.inf else float(timeout)
 
 
 class Waiter:

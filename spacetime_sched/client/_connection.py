@@ -1,38 +1,47 @@
-"""``DbConnection``: one live WebSocket session with a SpacetimeDB database.
+"""``DbConnection``: one SpacetimeDB database, over one WebSocket session at a time.
 
-A connection is always used as an async context manager (``async with builder.build() as
-conn``). Entering it connects and waits for ``InitialConnection``; the connection then owns a
-task group in which the receive task (and, when asked for, the scheduler) runs, so every task
-it starts ends when the block ends. Leaving the block stops the scheduler, closes the socket
-and fails any call still waiting with :class:`~spacetime_sched.ConnectionClosedError`.
+The object exists before it connects. ``DbConnection.builder()...build()`` (or
+``ModernSpacetimeDBClient()``, with defaults from the environment) returns it at once; its
+scheduler (:attr:`DbConnection.scheduler`) can already take schedules. ``async with conn:``
+connects and waits for ``InitialConnection``; the connection then owns a task group in which
+the receive task, the writer task, the call-timeout task and (once started) the scheduler run,
+so every task it starts ends when the block ends. Leaving the block stops the scheduler, closes
+the socket and fails any call still waiting with :class:`~spacetime_sched.ConnectionClosedError`.
+A connection connects once; build another to connect again.
 
 If the server goes away first, the receive task records why, fails every pending call, calls
 ``on_disconnect(conn, error)`` and ends; the ``async with`` body keeps running (it is not
 cancelled), and every later call raises :class:`~spacetime_sched.ConnectionClosedError`.
+
+Rooms: the options are in :mod:`._options`, the socket in :mod:`._websocket`, the routing of
+server messages in :mod:`._dispatch`, the rows in :mod:`._cache`, request ids in :mod:`._calls`
+and the scheduler seam in :mod:`._scheduling`. This module only ties them together and sends.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
-import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
-import attrs
 import httpx
 from anyio.abc import TaskGroup, TaskStatus
 
+from .._callbacks import call_callback_logged
 from .._errors import (
+    ArgumentError,
     ClientError,
+    ConfigurationError,
     ConnectError,
     ConnectionClosedError,
     InternalError,
     ProtocolError,
     QueryError,
     ReducerError,
-    SchedulerError,
     SpacetimeSchedError,
 )
 from .._identity import ConnectionId, Identity
@@ -41,101 +50,66 @@ from ..protocol import (
     CallProcedure,
     CallReducer,
     ClientMessage,
-    EventTable,
     InitialConnection,
     ModuleSchema,
     OneOffQuery,
     OneOffQueryResult,
-    PersistentTable,
     ProcedureInternalError,
     ProcedureResult,
     ProcedureReturned,
     QueryRows,
-    QuerySetUpdate,
     ReducerErr,
     ReducerInternalError,
     ReducerOk,
     ReducerResult,
-    ServerMessage,
     Subscribe,
-    SubscribeApplied,
     SubscriptionError,
     TransactionUpdate,
     Unsubscribe,
-    UnsubscribeApplied,
     UnsubscribeFlags,
-    decode_server_frame,
     encode_client_message,
 )
-from ._calls import PendingRequests
-from ._credentials import CredentialsFile
+from ._builder import DbConnectionBuilder
+from ._cache import ClientCache, TableCache
+from ._calls import PendingRequests, check_timeout
+from ._dispatch import Dispatcher
 from ._http import SpacetimeHttpClient
-from ._results import ProcedureCallResult, ReducerCallResult, RowChanges
-from ._subscription import ClientCache, SubscriptionHandle, TableCache, invoke
-from ._transport import (
-    Compression,
-    Protocol,
-    WebSocket,
-    open_websocket,
-    sole_exception,
-    subscribe_url,
-)
+from ._options import ConnectOptions, default_options
+from ._results import ProcedureCallResult, ReducerCallResult
+from ._scheduling import ConnectionScheduler, new_scheduler
+from ._subscription import SubscriptionHandle
+from ._websocket import WebSocket, open_websocket, sole_exception, subscribe_url
 
 if TYPE_CHECKING:
+    # Types only: the client never imports the scheduler at run time (see ._scheduling).
     from ..scheduler import ReducerScheduler
-    from ._builder import DbConnectionBuilder
 
-__all__ = ["ConnectOptions", "DbConnection"]
+__all__ = ["DbConnection"]
 
 log = logging.getLogger("spacetime_sched.client")
-
-Callback = Callable[..., Any]
 
 _EMPTY_UPDATE = TransactionUpdate(())
 
 #: How long leaving the block waits for the close handshake before cutting the socket.
 _CLOSE_GRACE = 2.0
-#: How long leaving the block waits for a lazily started scheduler to finish running calls.
-_SCHEDULER_GRACE = 10.0
+#: How long leaving the block waits for the scheduler to stop (it drains running calls within
+#: its own ``shutdown_timeout``; this only bounds a scheduler that would not stop).
+_SCHEDULER_GRACE = 30.0
+#: At most this many queries in one subscribe call (each is an SQL string the server parses).
+_MAX_QUERIES = 4096
 
 
-@attrs.frozen(repr=False)
-class ConnectOptions:
-    """Everything :meth:`DbConnectionBuilder.build` collected (validated, immutable)."""
-
-    base_url: httpx.URL
-    database: str
-    token: str | None
-    credentials: CredentialsFile | None
-    compression: Compression
-    confirmed_reads: bool | None
-    connect_timeout: float
-    max_message_size: int
-    verify: bool | ssl.SSLContext
-    transport: httpx.AsyncBaseTransport | None
-    auto_scheduler: bool
-    max_concurrent_executions: int | None
-    on_connect: tuple[Callback, ...]
-    on_disconnect: tuple[Callback, ...]
-    on_connect_error: tuple[Callback, ...]
-    protocol: Protocol = Protocol.AUTO
-
-    def __repr__(self) -> str:
-        auth = "token=<hidden>" if self.token is not None else "anonymous"
-        return f"ConnectOptions({str(self.base_url)!r}, database={self.database!r}, {auth})"
-
-    def query_params(self) -> dict[str, str]:
-        params = {"compression": self.compression.value}
-        if self.confirmed_reads is not None:
-            params["confirmed"] = "true" if self.confirmed_reads else "false"
-        return params
+class _State(enum.Enum):
+    NEW = "not connected"
+    OPEN = "open"
+    CLOSED = "closed"
 
 
 class DbConnection:
     """A connection to one SpacetimeDB database, speaking ``v3.bsatn.spacetimedb`` or
     ``v2.bsatn.spacetimedb`` (the server picks; :attr:`protocol` says which).
 
-    Make one with :meth:`builder`::
+    Make one with :meth:`builder` and connect it with ``async with``::
 
         async with (
             DbConnection.builder()
@@ -144,20 +118,31 @@ class DbConnection:
             .build()
         ) as conn:
             await conn.call_reducer_async("add_person", "Alice")
+
+    ``DbConnection()`` with no options takes the server from ``$SPACETIMEDB_URI`` (default
+    ``http://127.0.0.1:3000``) and the database from ``$SPACETIMEDB_DATABASE``.
     """
 
-    def __init__(
-        self,
-        options: ConnectOptions,
-        client: httpx.AsyncClient,
-        task_group: TaskGroup,
-        token: str | None,
-    ) -> None:
+    def __init__(self, options: ConnectOptions | None = None) -> None:
+        if options is None:
+            options = default_options()
+        elif not isinstance(options, ConnectOptions):
+            raise ConfigurationError(
+                "options: expected ConnectOptions (use DbConnection.builder()...build()), "
+                f"got {type(options).__name__}"
+            )
         self._options = options
-        self._client = client
-        self._task_group = task_group
-        self._token = token
-        self._http = SpacetimeHttpClient(options.base_url, token=token, client=client)
+        self._state = _State.NEW
+        self._token = options.token
+        self._http = SpacetimeHttpClient(
+            options.base_url,
+            token=options.token,
+            verify=options.verify,
+            transport=options.transport,
+        )
+        self._client: httpx.AsyncClient | None = None
+        self._task_group: TaskGroup | None = None
+        self._session: AbstractAsyncContextManager[DbConnection] | None = None
         self._ws: WebSocket | None = None
         self._subprotocol = ""
         self._identity: Identity | None = None
@@ -165,29 +150,27 @@ class DbConnection:
         self._pending = PendingRequests()
         self._schema: ModuleSchema | None = None
         self._schema_lock = anyio.Lock()
-        self._subscriptions: dict[int, SubscriptionHandle] = {}
+        #: The client cache: ``conn.db["person"]`` (rows of live subscriptions).
+        self.db = ClientCache()
+        self._dispatch = Dispatcher(
+            self._pending, self.db, lambda: self._schema, max_message_size=options.max_message_size
+        )
         self._next_query_set_id = 1
-        self._scheduler: ReducerScheduler | None = None
-        self._scheduler_done: anyio.Event | None = None
+        self._scheduler: ConnectionScheduler | None = None
         self._closing = False
-        self._closed = False
         self._close_reason: BaseException | None = None
         self._disconnect_reported = False
         self._session_done = anyio.Event()
-        #: The client cache: ``conn.db["person"]`` (rows of live subscriptions).
-        self.db = ClientCache()
 
     @classmethod
-    def builder(cls) -> DbConnectionBuilder:
-        """A fresh :class:`DbConnectionBuilder`."""
-        from ._builder import DbConnectionBuilder
-
-        return DbConnectionBuilder()
+    def builder(cls) -> DbConnectionBuilder[DbConnection]:
+        """A fresh :class:`DbConnectionBuilder` whose :meth:`~DbConnectionBuilder.build` makes
+        an instance of this class."""
+        return DbConnectionBuilder(cls)
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
         return (
-            f"<DbConnection {state} {str(self._options.base_url)!r} "
+            f"<DbConnection {self._state.value} {str(self._options.base_url)!r} "
             f"database={self._options.database!r} identity={self._identity}>"
         )
 
@@ -196,18 +179,21 @@ class DbConnection:
     @property
     def identity(self) -> Identity:
         """Who we are on this server (from ``InitialConnection``)."""
-        assert self._identity is not None
+        if self._identity is None:
+            raise ConnectionClosedError("identity: known once the connection is up")
         return self._identity
 
     @property
     def connection_id(self) -> ConnectionId:
-        assert self._connection_id is not None
+        if self._connection_id is None:
+            raise ConnectionClosedError("connection_id: known once the connection is up")
         return self._connection_id
 
     @property
     def token(self) -> str:
         """The token to come back as the same identity. Keep it secret: it is never logged."""
-        assert self._token is not None
+        if self._token is None:
+            raise ConnectionClosedError("token: known once the connection is up")
         return self._token
 
     @property
@@ -215,6 +201,11 @@ class DbConnection:
         """The negotiated WebSocket subprotocol: ``"v3.bsatn.spacetimedb"`` (several messages
         per frame) or ``"v2.bsatn.spacetimedb"`` (one)."""
         return self._subprotocol
+
+    @property
+    def options(self) -> ConnectOptions:
+        """The options this connection was made with."""
+        return self._options
 
     @property
     def database_name(self) -> str:
@@ -225,9 +216,14 @@ class DbConnection:
         return str(self._options.base_url)
 
     @property
+    def is_connected(self) -> bool:
+        """True inside the ``async with`` block until the connection closes."""
+        return self._state is _State.OPEN
+
+    @property
     def is_active(self) -> bool:
-        """True until the connection closes (either side)."""
-        return not self._closed
+        """True until the connection closes (either side); also before it connects."""
+        return self._state is not _State.CLOSED
 
     @property
     def close_reason(self) -> BaseException | None:
@@ -246,12 +242,33 @@ class DbConnection:
 
     # --- opening and closing ------------------------------------------------------------------
 
-    @classmethod
+    async def __aenter__(self) -> DbConnection:
+        if self._session is not None:
+            raise ClientError(
+                f"{self!r}: a connection connects once; build a new one to connect again"
+            )
+        if not self._options.database:
+            raise ConfigurationError(
+                "database: none given; use DbConnection.builder().with_database_name(...) or "
+                "set SPACETIMEDB_DATABASE"
+            )
+        self._session = self._run()
+        return await self._session.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._session is not None
+        return await self._session.__aexit__(exc_type, exc, tb)
+
     @asynccontextmanager
-    async def _open(cls, options: ConnectOptions) -> AsyncIterator[DbConnection]:
-        token = options.token
-        if token is None and options.credentials is not None:
-            token = await options.credentials.load()
+    async def _run(self) -> AsyncIterator[DbConnection]:
+        options = self._options
+        if self._token is None and options.credentials is not None:
+            self._token = await options.credentials.load()
         connect_error: ClientError | None = None
         body_error: Exception | None = None
         async with (
@@ -260,11 +277,12 @@ class DbConnection:
             ) as client,
             anyio.create_task_group() as task_group,
         ):
-            conn = cls(options, client, task_group, token)
+            self._client = client
+            self._http = SpacetimeHttpClient(options.base_url, token=self._token, client=client)
             try:
-                task_group.start_soon(conn._pending.run_timeouts, name="call timeouts")
+                task_group.start_soon(self._pending.run_timeouts, name="call timeouts")
                 with anyio.fail_after(options.connect_timeout):
-                    await task_group.start(conn._run_session)
+                    await task_group.start(self._run_session)
             except TimeoutError:
                 connect_error = ConnectError(
                     f"no InitialConnection from {options.base_url} (database "
@@ -273,29 +291,26 @@ class DbConnection:
             except Exception as exc:
                 connect_error = _as_connect_error(sole_exception(exc))
             if connect_error is not None:
+                self._state = _State.CLOSED
                 task_group.cancel_scope.cancel()
             else:
+                self._task_group = task_group
+                self._state = _State.OPEN
                 try:
-                    await conn._after_connect()
-                    if options.auto_scheduler:
-                        async with conn.scheduling() as scheduler:
-                            conn._scheduler = scheduler
-                            try:
-                                yield conn
-                            except Exception as exc:  # re-raised below, unwrapped
-                                body_error = exc
-                    else:
-                        try:
-                            yield conn
-                        except Exception as exc:
-                            body_error = exc
-                except Exception as exc:  # from _after_connect or the scheduler
+                    await self._after_connect()
+                    try:
+                        yield self
+                    except Exception as exc:  # re-raised below, unwrapped
+                        body_error = exc
+                except Exception as exc:  # from _after_connect or the scheduler's start
                     body_error = exc
                 finally:
-                    await conn._shutdown()
+                    await self._shutdown()
         if connect_error is not None:
             for callback in options.on_connect_error:
-                await invoke(callback, connect_error)
+                await call_callback_logged(
+                    callback, connect_error, logger=log, what="on_connect_error"
+                )
             raise connect_error
         if body_error is not None:
             raise body_error
@@ -305,7 +320,10 @@ class DbConnection:
         if credentials is not None:
             await credentials.save(self.identity.to_hex(), self.token)
         for callback in self._options.on_connect:
-            await invoke(callback, self, self.identity, self.token)
+            await call_callback_logged(
+                callback, self, self.identity, self.token, logger=log, what="on_connect"
+            )
+        await self._attach_scheduler()
 
     async def _run_session(self, *, task_status: TaskStatus[None]) -> None:
         options = self._options
@@ -313,7 +331,7 @@ class DbConnection:
         error: BaseException | None = None
         try:
             async with open_websocket(
-                self._client,
+                self._client_or_fail(),
                 subscribe_url(options.base_url, options.database),
                 params=options.query_params(),
                 token=self._token,
@@ -321,7 +339,7 @@ class DbConnection:
                 protocol=options.protocol,
             ) as ws:
                 self._subprotocol = ws.subprotocol
-                messages = self._decode(ws, await ws.receive())
+                messages = self._dispatch.decode(ws, await ws.receive())
                 first = messages[0]
                 if not isinstance(first, InitialConnection):
                     raise ProtocolError(
@@ -335,8 +353,8 @@ class DbConnection:
                 self._ws = ws
                 started = True
                 task_status.started()
-                await self._handle(messages[1:])
-                await self._receive_loop(ws)
+                await self._dispatch.handle(messages[1:])
+                await self._dispatch.receive_loop(ws, lambda: self._closing)
         except Exception as exc:
             if not started:
                 raise
@@ -350,47 +368,26 @@ class DbConnection:
             log.warning("connection to %s lost: %s", options.base_url, error)
             await self._mark_closed(error)
 
-    def _decode(self, ws: WebSocket, frame: bytes) -> list[ServerMessage]:
-        return decode_server_frame(
-            frame, batched=ws.batched, max_size=self._options.max_message_size
-        )
-
-    async def _receive_loop(self, ws: WebSocket) -> None:
-        while True:
-            try:
-                frame = await ws.receive()
-            except ConnectionClosedError:
-                if self._closing:
-                    return
-                raise
-            await self._handle(self._decode(ws, frame))
-
-    async def _handle(self, messages: list[ServerMessage]) -> None:
-        handlers = self._handlers
-        for message in messages:
-            await handlers[type(message)](self, message)
+    def _client_or_fail(self) -> httpx.AsyncClient:
+        assert self._client is not None, "only called inside _run"
+        return self._client
 
     async def _mark_closed(self, reason: BaseException | None) -> None:
         """Fail pending calls, end subscriptions and report the disconnect, exactly once."""
         if self._disconnect_reported:
             return
         self._disconnect_reported = True
-        self._closed = True
+        self._state = _State.CLOSED
         self._close_reason = reason
         self._pending.close(reason)
-        for handle in list(self._subscriptions.values()):
-            await handle._end(self.db, "the connection closed")
-        self._subscriptions.clear()
+        await self._dispatch.end_all_subscriptions("the connection closed")
         for callback in self._options.on_disconnect:
-            await invoke(callback, self, reason)
+            await call_callback_logged(callback, self, reason, logger=log, what="on_disconnect")
 
     async def _shutdown(self) -> None:
+        # The scheduler stops first, while its running calls can still get their answers.
         with anyio.move_on_after(_SCHEDULER_GRACE, shield=True):
-            # A scheduler started lazily in our task group stops first, while its running
-            # calls can still get their answers.
-            if self._scheduler is not None and self._scheduler_done is not None:
-                self._scheduler.stop()
-                await self._scheduler_done.wait()
+            await self._detach_scheduler()
         self._closing = True
         self._pending.close(None)
         with anyio.move_on_after(_CLOSE_GRACE, shield=True) as grace:
@@ -400,13 +397,15 @@ class DbConnection:
             await self._session_done.wait()
         if grace.cancelled_caught:
             log.debug("the receive task did not end within %s s of closing", _CLOSE_GRACE)
+        assert self._task_group is not None
         self._task_group.cancel_scope.cancel()
+        self._task_group = None
         with anyio.CancelScope(shield=True):
             await self._mark_closed(None)
 
     async def disconnect(self) -> None:
         """Close the connection now (leaving the ``async with`` block does it too)."""
-        if self._closed:
+        if self._state is not _State.OPEN:
             return
         self._closing = True
         ws = self._ws
@@ -416,106 +415,15 @@ class DbConnection:
             await self._session_done.wait()
         await self._mark_closed(None)
 
-    # --- message handlers (run in the receive task) -------------------------------------------
-
-    async def _on_reducer_result(self, message: ReducerResult) -> None:
-        outcome = message.result
-        if isinstance(outcome, ReducerOk):
-            await self._apply_transaction(outcome.transaction_update)
-        self._resolve(message.request_id, message)
-
-    async def _on_answer(
-        self, message: ProcedureResult | OneOffQueryResult | UnsubscribeApplied
-    ) -> None:
-        self._resolve(message.request_id, message)
-
-    async def _on_subscribe_applied(self, message: SubscribeApplied) -> None:
-        handle = self._subscriptions.get(message.query_set_id.id)
-        if handle is not None:
-            changes: list[tuple[RowChanges, list[bytes], list[bytes]]] = [
-                (RowChanges(single.table, rows, []), keys, [])
-                for single in message.rows.tables
-                for keys, rows in [self._decode_rows(single.table, single.rows)]
-            ]
-            for table_changes, _, _ in changes:
-                handle.rows.setdefault(table_changes.table, []).extend(table_changes.inserts)
-            await handle._apply(self.db, changes)
-            handle._active = True
-        self._resolve(message.request_id, message)
-
-    async def _on_subscription_error(self, message: SubscriptionError) -> None:
-        handle = self._subscriptions.pop(message.query_set_id.id, None)
-        if handle is not None:
-            await handle._end(self.db, message.error)
-        if message.request_id is not None:
-            self._resolve(message.request_id, message)
-        elif handle is not None:
-            log.warning("subscription %r failed: %s", handle.queries, message.error)
-
-    async def _on_transaction_update(self, message: TransactionUpdate) -> None:
-        await self._apply_transaction(message)
-
-    async def _on_unexpected(self, message: ServerMessage) -> None:
-        raise ProtocolError(f"unexpected {type(message).__name__} after InitialConnection")
-
-    _handlers: ClassVar[dict[type[Any], Callable[[DbConnection, Any], Any]]] = {
-        ReducerResult: _on_reducer_result,
-        ProcedureResult: _on_answer,
-        OneOffQueryResult: _on_answer,
-        UnsubscribeApplied: _on_answer,
-        SubscribeApplied: _on_subscribe_applied,
-        SubscriptionError: _on_subscription_error,
-        TransactionUpdate: _on_transaction_update,
-        InitialConnection: _on_unexpected,
-    }
-
-    def _resolve(self, request_id: int, message: ServerMessage) -> None:
-        if not self._pending.resolve(request_id, message):
-            log.debug("no caller waits for request %d any more (%s)", request_id, message)
-
-    async def _apply_transaction(self, update: TransactionUpdate) -> None:
-        for query_set in update.query_sets:
-            handle = self._subscriptions.get(query_set.query_set_id.id)
-            if handle is not None:
-                await handle._apply(self.db, self._decode_query_set(query_set))
-
-    def _decode_query_set(
-        self, query_set: QuerySetUpdate
-    ) -> list[tuple[RowChanges, list[bytes], list[bytes]]]:
-        changes: list[tuple[RowChanges, list[bytes], list[bytes]]] = []
-        for table in query_set.tables:
-            for rows in table.rows:
-                if isinstance(rows, PersistentTable):
-                    insert_keys, inserts = self._decode_rows(table.table_name, rows.inserts)
-                    delete_keys, deletes = self._decode_rows(table.table_name, rows.deletes)
-                    changes.append(
-                        (RowChanges(table.table_name, inserts, deletes), insert_keys, delete_keys)
-                    )
-                elif isinstance(rows, EventTable):
-                    _, events = self._decode_rows(table.table_name, rows.events)
-                    changes.append((RowChanges(table.table_name, [], [], events), [], []))
-        return changes
-
-    def _decode_rows(self, table: str, rows: Any) -> tuple[list[bytes], list[Any]]:
-        keys = rows.rows_bytes()
-        codec = self._row_codec(table)
-        if codec is None:
-            return keys, list(keys)
-        return keys, [codec.decode(key) for key in keys]
-
-    def _row_codec(self, table: str) -> Any:
-        schema = self._schema
-        if schema is None:
-            return None
-        try:
-            return schema.table(table).row_codec
-        except LookupError:
-            return None
-
     # --- sending ------------------------------------------------------------------------------
 
     def _ensure_open(self, what: str) -> None:
-        if self._closed or self._closing:
+        if self._state is _State.NEW:
+            raise ConnectionClosedError(
+                f"{what}: not connected yet (use 'async with conn:' or "
+                "'async with builder.build() as conn:')"
+            )
+        if self._state is _State.CLOSED or self._closing:
             raise ConnectionClosedError(
                 f"{what}: the connection is closed"
                 + (f" ({self._close_reason})" if self._close_reason else "")
@@ -557,7 +465,9 @@ class DbConnection:
         :class:`~spacetime_sched.InternalError` when the host could not run it and
         :class:`~spacetime_sched.CallTimeoutError` after ``timeout`` seconds.
         """
-        self._ensure_open(f"reducer {reducer_name!r}")
+        what = f"reducer {_name(reducer_name, 'reducer_name')!r}"
+        check_timeout(timeout, what)
+        self._ensure_open(what)
         schema = await self.module_schema()
         args_bytes = schema.reducer(reducer_name).encode_args(args)
         return await self.call_reducer_raw(reducer_name, args_bytes, timeout=timeout)
@@ -570,7 +480,13 @@ class DbConnection:
         timeout: float | None = 30.0,  # noqa: ASYNC109 (a per-call deadline, like the rest)
     ) -> ReducerCallResult:
         """Call a reducer with already encoded BSATN arguments (no schema check)."""
-        what = f"reducer {reducer_name!r}"
+        what = f"reducer {_name(reducer_name, 'reducer_name')!r}"
+        if not isinstance(args, (bytes, bytearray, memoryview)):
+            raise ArgumentError(
+                f"{what}: args: expected the BSATN-encoded arguments as bytes, got "
+                f"{type(args).__name__} (call_reducer_async encodes Python values)"
+            )
+        timeout = check_timeout(timeout, what)
         self._ensure_open(what)
         with self._pending.expect(what) as (request_id, waiter):
             self._send(CallReducer(request_id, 0, reducer_name, bytes(args)))
@@ -609,7 +525,8 @@ class DbConnection:
         timeout: float | None = 30.0,  # noqa: ASYNC109
     ) -> ProcedureCallResult:
         """Like :meth:`call_procedure_async`, with the server's timings."""
-        what = f"procedure {procedure_name!r}"
+        what = f"procedure {_name(procedure_name, 'procedure_name')!r}"
+        timeout = check_timeout(timeout, what)
         self._ensure_open(what)
         procedure = (await self.module_schema()).procedure(procedure_name)
         args_bytes = procedure.encode_args(args)
@@ -637,7 +554,10 @@ class DbConnection:
         timeout: float | None = 30.0,  # noqa: ASYNC109
     ) -> dict[str, list[Any]]:
         """Run one SQL query (OneOffQuery); return the decoded rows by table name."""
+        if not isinstance(sql, str):
+            raise ArgumentError(f"query: sql: expected an SQL string, got {type(sql).__name__}")
         what = f"query {sql!r}"
+        timeout = check_timeout(timeout, what)
         self._ensure_open(what)
         await self.module_schema()
         with self._pending.expect(what) as (request_id, waiter):
@@ -648,7 +568,7 @@ class DbConnection:
         decoded: dict[str, list[Any]] = {}
         for single in result.result.tables:
             decoded.setdefault(single.table, []).extend(
-                self._decode_rows(single.table, single.rows)[1]
+                self._dispatch.decode_rows(single.table, single.rows)[1]
             )
         return decoded
 
@@ -668,22 +588,27 @@ class DbConnection:
         read, so iterate, or turn buffering off). :class:`~spacetime_sched.QueryError` if the
         server rejects a query.
         """
-        query_list = [queries] if isinstance(queries, str) else list(queries)
+        query_list = _queries(queries)
         what = f"subscribe {query_list!r}"
+        timeout = check_timeout(timeout, what)
+        if on_update is not None and not callable(on_update):
+            raise ArgumentError(f"{what}: on_update: expected a function, got {on_update!r}")
         self._ensure_open(what)
         await self.module_schema()
         query_set_id = self._next_query_set_id
         self._next_query_set_id += 1
-        handle = SubscriptionHandle(self, query_set_id, query_list, buffer_updates=buffer_updates)
+        handle = SubscriptionHandle(
+            query_set_id, query_list, unsubscribe=self._unsubscribe, buffer_updates=buffer_updates
+        )
         if on_update is not None:
             handle.on_update(on_update)
-        self._subscriptions[query_set_id] = handle
+        self._dispatch.add_subscription(handle)
         try:
             with self._pending.expect(what) as (request_id, waiter):
                 self._send(Subscribe(request_id, query_set_id, query_list))
                 answer = await waiter.wait(timeout)
         except BaseException:
-            self._subscriptions.pop(query_set_id, None)
+            self._dispatch.forget_subscription(query_set_id)
             raise
         if isinstance(answer, SubscriptionError):
             raise QueryError(f"{what} was rejected: {answer.error}")
@@ -695,12 +620,12 @@ class DbConnection:
         timeout: float | None,  # noqa: ASYNC109
     ) -> None:
         what = f"unsubscribe {list(handle.queries)!r}"
+        timeout = check_timeout(timeout, what)
         self._ensure_open(what)
         with self._pending.expect(what) as (request_id, waiter):
             self._send(Unsubscribe(request_id, handle.query_set_id, UnsubscribeFlags.Default))
             answer = await waiter.wait(timeout)
-        self._subscriptions.pop(handle.query_set_id, None)
-        await handle._end(self.db, None)
+        await self._dispatch.end_subscription(handle, None)
         if isinstance(answer, SubscriptionError):
             raise QueryError(f"{what} failed: {answer.error}")
 
@@ -719,51 +644,92 @@ class DbConnection:
 
     @property
     def scheduler(self) -> ReducerScheduler:
-        """This connection's scheduler.
+        """This connection's scheduler: made on first access, never started by it.
 
-        With ``with_scheduling(auto_start=True)`` it was opened on connect. Otherwise the first
-        access creates one (``max_concurrent_executions`` from ``with_scheduling``, default 5)
-        and runs it in the connection's own task group: its tasks end when the connection's
-        ``async with`` block ends.
+        Schedules can be added at any time, even before the connection connects; they run once
+        the scheduler starts. It starts when the connection connects if
+        ``with_scheduling(auto_start=True)`` was given (the default of ``with_scheduling``),
+        else at ``await conn.scheduler.start()`` inside the ``async with`` block. Either way
+        it runs in the connection's own task group, and stops at ``await
+        conn.scheduler.stop()`` or when the block ends. ``max_concurrent_executions`` comes
+        from ``with_scheduling`` (else the scheduler's default).
         """
-        if self._scheduler is None:
-            self._ensure_open("scheduler")
-            from ..scheduler import ReducerScheduler
+        return cast("ReducerScheduler", self._own_scheduler())
 
-            scheduler = ReducerScheduler(self, **self._scheduler_kwargs(None))
+    def _own_scheduler(self) -> ConnectionScheduler:
+        scheduler = self._scheduler
+        if scheduler is None:
+            scheduler = new_scheduler(self, self._options.max_concurrent_executions)
             self._scheduler = scheduler
-            self._scheduler_done = anyio.Event()
-            self._task_group.start_soon(
-                self._run_scheduler, scheduler, self._scheduler_done, name="scheduler"
-            )
-        return self._scheduler
+            if self._task_group is not None and self._state is _State.OPEN:
+                scheduler.bind(self._task_group)
+        return scheduler
 
-    @staticmethod
-    async def _run_scheduler(scheduler: ReducerScheduler, done: anyio.Event) -> None:
-        try:
-            await scheduler.run()
-        except SchedulerError:
-            if not scheduler.closed:  # stopped before it ever ran: nothing to do
-                raise
-        finally:
-            done.set()
+    async def _attach_scheduler(self) -> None:
+        """On connect: give an existing scheduler (or, with auto-start, a new one) the
+        connection's task group, and start it if asked to."""
+        if self._scheduler is None and not self._options.auto_scheduler:
+            return
+        scheduler = self._own_scheduler()
+        assert self._task_group is not None
+        scheduler.bind(self._task_group)
+        if self._options.auto_scheduler:
+            await scheduler.start()
 
-    def _scheduler_kwargs(self, max_concurrent_executions: int | None) -> dict[str, Any]:
-        limit = max_concurrent_executions or self._options.max_concurrent_executions
-        return {} if limit is None else {"max_concurrent_executions": limit}
+    async def _detach_scheduler(self) -> None:
+        scheduler = self._scheduler
+        if scheduler is not None:
+            try:
+                await scheduler.stop()
+            finally:
+                scheduler.unbind()
 
     @asynccontextmanager
     async def scheduling(
         self, *, max_concurrent_executions: int | None = None
     ) -> AsyncIterator[ReducerScheduler]:
-        """Run a scheduler for the duration of the block (its tasks live in the block)."""
+        """Run another scheduler, for the duration of the block, in the connection's task
+        group (stopped, its running calls drained, when the block ends)."""
         self._ensure_open("scheduling")
-        from ..scheduler import ReducerScheduler
+        assert self._task_group is not None
+        limit = max_concurrent_executions or self._options.max_concurrent_executions
+        scheduler = new_scheduler(self, limit)
+        scheduler.bind(self._task_group)
+        try:
+            await scheduler.start()
+            yield cast("ReducerScheduler", scheduler)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await scheduler.stop()
+            scheduler.unbind()
 
-        async with ReducerScheduler(
-            self, **self._scheduler_kwargs(max_concurrent_executions)
-        ) as scheduler:
-            yield scheduler
+
+def _name(name: object, what: str) -> str:
+    """A reducer or procedure name, or :class:`ArgumentError` naming ``what``."""
+    if not isinstance(name, str) or not name:
+        raise ArgumentError(f"{what}: expected a non-empty str, got {name!r}")
+    return name
+
+
+def _queries(queries: object) -> list[str]:
+    """``subscribe``'s queries as a list of SQL strings, or :class:`ArgumentError`."""
+    if isinstance(queries, str):
+        return [queries]
+    if not isinstance(queries, (list, tuple)):
+        raise ArgumentError(
+            "subscribe: queries: expected an SQL string or a list of them, got "
+            f"{type(queries).__name__}"
+        )
+    if not queries or len(queries) > _MAX_QUERIES:
+        raise ArgumentError(
+            f"subscribe: queries: expected 1 to {_MAX_QUERIES} queries, got {len(queries)}"
+        )
+    for index, query in enumerate(queries):
+        if not isinstance(query, str):
+            raise ArgumentError(
+                f"subscribe: queries[{index}]: expected an SQL string, got {type(query).__name__}"
+            )
+    return list(queries)
 
 
 def _as_connect_error(exc: BaseException) -> ClientError:

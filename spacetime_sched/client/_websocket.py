@@ -9,11 +9,26 @@ Two subprotocols: ``v2.bsatn.spacetimedb`` carries one message per frame each wa
 first) unless told otherwise, and the server picks. Under v3 the writer task packs every message
 queued since its last write into as few frames as it can (each at most
 :data:`MAX_BATCH_BYTES`), which is what makes pipelined calls cheap for both sides.
+
+This is the one module that knows httpx-ws from the inside. :class:`WebSocket` is the small
+interface the rest of the client uses (``send_nowait``, ``write_loop``, ``receive``, ``close``);
+behind it, and nowhere else, are the three uses of httpx-ws internals that make it fast and
+safe: the session's ``_write_lock`` (our batched writes must not interleave with its pongs and
+close frames), ``session.stream.write`` (one socket write for a whole batch of frames) and
+replacing ``session.connection`` (a wsproto connection that enforces ``max_message_size``
+while fragments arrive). pyproject.toml pins httpx-ws below the next minor version for that
+reason; a new version is taken by re-running the client tests and raising the bound.
+
+It also keeps the token out of logs: httpcore logs the upgrade response's headers at DEBUG,
+and the server puts the token in one of them (``spacetime-identity-token``), so
+:func:`redact_token_headers` adds a filter to the loggers of the libraries we drive that hides
+that header's value (and ``Authorization``'s) in every record they emit.
 """
 
 from __future__ import annotations
 
-import enum
+import logging
+import re
 from collections.abc import AsyncIterator, Generator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import Any, Final
@@ -35,30 +50,16 @@ from httpx_ws import (
 
 from .._errors import ConfigurationError, ConnectError, ConnectionClosedError, ProtocolError
 from ._http import bearer_headers, describe_transport_error, join_path
+from ._options import DEFAULT_MAX_MESSAGE_SIZE, SUBPROTOCOL_V3, WireProtocol
 
 __all__ = [
-    "DEFAULT_MAX_MESSAGE_SIZE",
     "MAX_BATCH_BYTES",
-    "SUBPROTOCOL_V2",
-    "SUBPROTOCOL_V3",
-    "Compression",
-    "Protocol",
     "WebSocket",
     "open_websocket",
+    "redact_token_headers",
     "sole_exception",
     "subscribe_url",
 ]
-
-SUBPROTOCOL_V2: Final = "v2.bsatn.spacetimedb"
-SUBPROTOCOL_V3: Final = "v3.bsatn.spacetimedb"
-
-#: Under v3, the most client-message bytes packed into one frame (a single bigger message still
-#: goes, alone in its frame). Big enough to batch thousands of calls, small enough that one frame
-#: never holds up the socket for long.
-MAX_BATCH_BYTES: Final = 1024 * 1024
-
-#: The server's own limit on one message: 32 MiB.
-DEFAULT_MAX_MESSAGE_SIZE: Final = 32 * 1024 * 1024
 
 # httpx-ws reads the socket in chunks of this size (it is a read size, not a message limit);
 # a huge chunk would make trio allocate that much per read.
@@ -67,59 +68,56 @@ _READ_CHUNK: Final = 64 * 1024
 # WebSocket close code 1009: "message too big".
 _CLOSE_TOO_BIG: Final = 1009
 
-
-class Compression(str, enum.Enum):
-    """How the server compresses its frames (``?compression=``); small frames are never
-    compressed. Gzip needs only the standard library; Brotli needs the ``brotli`` extra."""
-
-    NONE = "None"
-    GZIP = "Gzip"
-    BROTLI = "Brotli"
-
-    @classmethod
-    def parse(cls, value: Compression | str | None) -> Compression:
-        if value is None:
-            return cls.NONE
-        if isinstance(value, Compression):
-            return value
-        for member in cls:
-            if value.lower() == member.value.lower():
-                return member
-        raise ConfigurationError(f"compression: expected 'none', 'gzip' or 'brotli', got {value!r}")
+#: Under v3, the most client-message bytes packed into one frame (a single bigger message still
+#: goes, alone in its frame). Big enough to batch thousands of calls, small enough that one frame
+#: never holds up the socket for long.
+MAX_BATCH_BYTES: Final = 1024 * 1024
 
 
-class Protocol(str, enum.Enum):
-    """Which WebSocket subprotocols to offer: ``auto`` (the default) offers v3 and v2 and lets
-    the server choose; ``v3`` or ``v2`` offers only that one (the upgrade fails if the server
-    does not speak it)."""
-
-    AUTO = "auto"
-    V3 = "v3"
-    V2 = "v2"
-
-    @classmethod
-    def parse(cls, value: Protocol | str | None) -> Protocol:
-        if value is None:
-            return cls.AUTO
-        if isinstance(value, Protocol):
-            return value
-        lowered = str(value).lower()
-        for member in cls:
-            if lowered in (member.value, _SUBPROTOCOLS[member][0]):
-                return member
-        raise ConfigurationError(f"protocol: expected 'auto', 'v3' or 'v2', got {value!r}")
-
-    @property
-    def subprotocols(self) -> tuple[str, ...]:
-        """The ``Sec-WebSocket-Protocol`` offer, most preferred first."""
-        return _SUBPROTOCOLS[self]
+# A header in the repr of a header list, as httpcore logs it: (b'name', b'value').
+_SECRET_HEADER: Final = re.compile(
+    r"""(b?(['"])(?:spacetime-identity-token|authorization)\2,\s*b?)(['"]).*?\3""",
+    re.IGNORECASE,
+)
+_SECRET_MARKERS: Final = ("identity-token", "authorization")
+#: The loggers of the libraries under the client: httpcore logs raw headers at DEBUG.
+_LIBRARY_LOGGERS: Final = (
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+    "httpx",
+    "httpx_ws",
+)
 
 
-_SUBPROTOCOLS: Final = {
-    Protocol.AUTO: (SUBPROTOCOL_V3, SUBPROTOCOL_V2),
-    Protocol.V3: (SUBPROTOCOL_V3,),
-    Protocol.V2: (SUBPROTOCOL_V2,),
-}
+class _RedactTokenHeaders(logging.Filter):
+    """Rewrite a record that shows a token-bearing header so that its value reads
+    ``<hidden>``; every other record passes untouched (one substring test)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the logging module's to report, not ours
+            return True
+        lowered = message.lower()
+        if any(marker in lowered for marker in _SECRET_MARKERS):
+            record.msg = _SECRET_HEADER.sub(r"\1\3<hidden>\3", message)
+            record.args = None
+        return True
+
+
+_REDACT: Final = _RedactTokenHeaders()
+
+
+def redact_token_headers() -> None:
+    """Install the token-redacting filter on the HTTP libraries' loggers (idempotent, and
+    process-wide, since loggers are; every connection calls it before it connects)."""
+    for name in _LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if _REDACT not in logger.filters:
+            logger.addFilter(_REDACT)
 
 
 def subscribe_url(base: httpx.URL, database: str) -> httpx.URL:
@@ -309,7 +307,7 @@ async def open_websocket(
     params: Mapping[str, str],
     token: str | None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-    protocol: Protocol = Protocol.AUTO,
+    protocol: WireProtocol = WireProtocol.AUTO,
 ) -> AsyncIterator[WebSocket]:
     """Upgrade ``url`` to a WebSocket speaking one of ``protocol``'s subprotocols (the server
     chooses; ``ws.subprotocol`` says which).
@@ -317,6 +315,7 @@ async def open_websocket(
     Failures before the upgrade become :class:`ConnectError`: an unreachable host, a token the
     server rejects (HTTP 401), an unknown database (404), a refused subprotocol (400).
     """
+    redact_token_headers()
     target = url.copy_with(params=dict(params))
     offered = protocol.subprotocols
     try:

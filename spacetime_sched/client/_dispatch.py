@@ -1,0 +1,204 @@
+"""The receive side of a connection: read frames, decode them, and route each message.
+
+:class:`Dispatcher` runs in the connection's receive task. For each server message it does one
+of three things: resolve the waiting call (:class:`~._calls.PendingRequests`), apply row changes
+to the client cache (:class:`~._cache.ClientCache`), or move a subscription handle to its next
+state through the handle's own methods. It owns the table of live subscriptions; the connection
+adds a handle before it sends ``Subscribe`` and asks the dispatcher to drop it.
+
+Nothing here sends: the dispatcher never needs the socket's write side, the builder or the
+connection object, which is what keeps the client's modules free of import cycles.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from .._errors import ConnectionClosedError, ProtocolError
+from ..protocol import (
+    EventTable,
+    InitialConnection,
+    ModuleSchema,
+    OneOffQueryResult,
+    PersistentTable,
+    ProcedureResult,
+    QuerySetUpdate,
+    ReducerOk,
+    ReducerResult,
+    ServerMessage,
+    SubscribeApplied,
+    SubscriptionError,
+    TransactionUpdate,
+    UnsubscribeApplied,
+    decode_server_frame,
+)
+from ._cache import ClientCache, DecodedChanges
+from ._calls import PendingRequests
+from ._results import RowChanges
+from ._subscription import SubscriptionHandle
+from ._websocket import WebSocket
+
+__all__ = ["Dispatcher"]
+
+log = logging.getLogger("spacetime_sched.client")
+
+
+class Dispatcher:
+    """Routes decoded server messages (see the module docs)."""
+
+    def __init__(
+        self,
+        pending: PendingRequests,
+        cache: ClientCache,
+        schema: Callable[[], ModuleSchema | None],
+        *,
+        max_message_size: int,
+    ) -> None:
+        self._pending = pending
+        self._cache = cache
+        self._schema = schema
+        self._max_message_size = max_message_size
+        self._subscriptions: dict[int, SubscriptionHandle] = {}
+
+    # --- the subscription table ---------------------------------------------------------------
+
+    def add_subscription(self, handle: SubscriptionHandle) -> None:
+        """Route messages for ``handle.query_set_id`` to ``handle`` (before ``Subscribe``)."""
+        self._subscriptions[handle.query_set_id] = handle
+
+    def forget_subscription(self, query_set_id: int) -> None:
+        """Stop routing to a query set whose ``Subscribe`` never went out or was cancelled."""
+        self._subscriptions.pop(query_set_id, None)
+
+    async def end_subscription(self, handle: SubscriptionHandle, error: str | None) -> None:
+        """``handle`` is over: stop routing to it, release its rows, finish its iteration."""
+        self._subscriptions.pop(handle.query_set_id, None)
+        await self._cache.release(handle.query_set_id)
+        handle.finish(error)
+
+    async def end_all_subscriptions(self, error: str) -> None:
+        for handle in list(self._subscriptions.values()):
+            await self.end_subscription(handle, error)
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def decode(self, ws: WebSocket, frame: bytes) -> list[ServerMessage]:
+        return decode_server_frame(frame, batched=ws.batched, max_size=self._max_message_size)
+
+    async def receive_loop(self, ws: WebSocket, closing: Callable[[], bool]) -> None:
+        """Handle frames until the socket closes; a close we asked for (``closing()``) ends
+        quietly, any other raises :class:`~spacetime_sched.ConnectionClosedError`."""
+        while True:
+            try:
+                frame = await ws.receive()
+            except ConnectionClosedError:
+                if closing():
+                    return
+                raise
+            await self.handle(self.decode(ws, frame))
+
+    async def handle(self, messages: list[ServerMessage]) -> None:
+        handlers = self._handlers
+        for message in messages:
+            await handlers[type(message)](self, message)
+
+    # --- message handlers (run in the receive task) -------------------------------------------
+
+    async def _on_reducer_result(self, message: ReducerResult) -> None:
+        outcome = message.result
+        if isinstance(outcome, ReducerOk):
+            await self._apply_transaction(outcome.transaction_update)
+        self._resolve(message.request_id, message)
+
+    async def _on_answer(
+        self, message: ProcedureResult | OneOffQueryResult | UnsubscribeApplied
+    ) -> None:
+        self._resolve(message.request_id, message)
+
+    async def _on_subscribe_applied(self, message: SubscribeApplied) -> None:
+        handle = self._subscriptions.get(message.query_set_id.id)
+        if handle is not None:
+            changes: list[DecodedChanges] = []
+            rows: dict[str, list[Any]] = {}
+            for single in message.rows.tables:
+                keys, decoded = self.decode_rows(single.table, single.rows)
+                changes.append(DecodedChanges(RowChanges(single.table, decoded, []), keys))
+                rows.setdefault(single.table, []).extend(decoded)
+            await self._cache.apply(handle.query_set_id, changes)
+            handle.applied(rows)
+        self._resolve(message.request_id, message)
+
+    async def _on_subscription_error(self, message: SubscriptionError) -> None:
+        handle = self._subscriptions.get(message.query_set_id.id)
+        if handle is not None:
+            await self.end_subscription(handle, message.error)
+        if message.request_id is not None:
+            self._resolve(message.request_id, message)
+        elif handle is not None:
+            log.warning("subscription %r failed: %s", handle.queries, message.error)
+
+    async def _on_transaction_update(self, message: TransactionUpdate) -> None:
+        await self._apply_transaction(message)
+
+    async def _on_unexpected(self, message: ServerMessage) -> None:
+        raise ProtocolError(f"unexpected {type(message).__name__} after InitialConnection")
+
+    _handlers: ClassVar[dict[type[Any], Callable[[Dispatcher, Any], Any]]] = {
+        ReducerResult: _on_reducer_result,
+        ProcedureResult: _on_answer,
+        OneOffQueryResult: _on_answer,
+        UnsubscribeApplied: _on_answer,
+        SubscribeApplied: _on_subscribe_applied,
+        SubscriptionError: _on_subscription_error,
+        TransactionUpdate: _on_transaction_update,
+        InitialConnection: _on_unexpected,
+    }
+
+    def _resolve(self, request_id: int, message: ServerMessage) -> None:
+        if not self._pending.resolve(request_id, message):
+            log.debug("no caller waits for request %d any more (%s)", request_id, message)
+
+    async def _apply_transaction(self, update: TransactionUpdate) -> None:
+        for query_set in update.query_sets:
+            handle = self._subscriptions.get(query_set.query_set_id.id)
+            if handle is not None:
+                changes = self._decode_query_set(query_set)
+                await self._cache.apply(handle.query_set_id, changes)
+                await handle.publish([decoded.changes for decoded in changes])
+
+    def _decode_query_set(self, query_set: QuerySetUpdate) -> list[DecodedChanges]:
+        changes: list[DecodedChanges] = []
+        for table in query_set.tables:
+            for rows in table.rows:
+                if isinstance(rows, PersistentTable):
+                    insert_keys, inserts = self.decode_rows(table.table_name, rows.inserts)
+                    delete_keys, deletes = self.decode_rows(table.table_name, rows.deletes)
+                    changes.append(
+                        DecodedChanges(
+                            RowChanges(table.table_name, inserts, deletes), insert_keys, delete_keys
+                        )
+                    )
+                elif isinstance(rows, EventTable):
+                    _, events = self.decode_rows(table.table_name, rows.events)
+                    changes.append(DecodedChanges(RowChanges(table.table_name, [], [], events)))
+        return changes
+
+    def decode_rows(self, table: str, rows: Any) -> tuple[list[bytes], list[Any]]:
+        """The rows' BSATN bytes and the rows decoded with the table's schema (the bytes
+        themselves when the schema is not known or lacks the table)."""
+        keys = rows.rows_bytes()
+        codec = self._row_codec(table)
+        if codec is None:
+            return keys, list(keys)
+        return keys, [codec.decode(key) for key in keys]
+
+    def _row_codec(self, table: str) -> Any:
+        schema = self._schema()
+        if schema is None:
+            return None
+        try:
+            return schema.table(table).row_codec
+        except LookupError:
+            return None
