@@ -15,6 +15,9 @@ executions/jobs):
 3. ``lateness``: 10,000 interval schedules of 1 s (first fires spread over one second) for 30 s
    (``--quick``: 10 s) on the real clock: start time minus intended fire time of every fire.
 4. ``memory``: tracemalloc bytes per pending schedule at 1,000,000 schedules (peers: 20,000).
+5. ``add_loaded`` (ours only): add 10,000 one-shot schedules while 1,000,000 are already pending,
+   with the garbage collector on, as in a long-running process: schedules/s. A full collection
+   landing in the measured adds is what this figure shows.
 
 The peers run in throwaway virtual environments under ``.bench-venvs/`` (created on first use
 with ``apscheduler==4.0.0a6`` + trio and ``apscheduler==3.11.*``), each workload in its own
@@ -110,6 +113,18 @@ def _ours(workload: str, n: int, backend: str, duration: float) -> dict[str, Any
             await anyio.sleep((t0 - Timestamp.now().micros_since_epoch) / 1e6 + duration)
         return summarize(samples, n, duration)
 
+    async def add_loaded() -> dict[str, Any]:
+        far = Timestamp.now().micros_since_epoch + 3_600_000_000
+        s = scheduler()
+        async with s:
+            for i in range(1_000_000):
+                s.schedule_reducer("noop", (), ScheduleAt.Time(Timestamp(far + i)))
+            start = time.perf_counter()
+            for i in range(n):
+                s.schedule_reducer("noop", (), ScheduleAt.Time(Timestamp(far - i - 1)))
+            elapsed = time.perf_counter() - start
+        return {"n": n, "seconds": elapsed, "per_second": n / elapsed}
+
     def memory(with_callers_objects: bool) -> dict[str, Any]:
         far = Timestamp.now().micros_since_epoch + 3_600_000_000
         s = scheduler()
@@ -136,7 +151,7 @@ def _ours(workload: str, n: int, backend: str, duration: float) -> dict[str, Any
         return memory(with_callers_objects=False)
     if workload == "memory_total":
         return memory(with_callers_objects=True)
-    runs = {"add": add, "fire": fire, "lateness": lateness}
+    runs = {"add": add, "add_loaded": add_loaded, "fire": fire, "lateness": lateness}
     result: dict[str, Any] = anyio.run(runs[workload], backend=backend)
     return result
 
@@ -215,6 +230,7 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="measure spacetime_sched only")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/scheduler.md")
     parser.add_argument("--n-add", type=int, default=100_000)
+    parser.add_argument("--n-add-loaded", type=int, default=10_000)
     parser.add_argument("--n-fire", type=int, default=100_000)
     parser.add_argument("--n-lateness", type=int, default=10_000)
     parser.add_argument("--n-memory", type=int, default=1_000_000)
@@ -243,6 +259,7 @@ def main() -> None:
     for backend in ("asyncio", "trio"):
         for workload, n in (
             ("add", args.n_add),
+            ("add_loaded", args.n_add_loaded),
             ("fire", args.n_fire),
             ("fire", args.peer_fire_cap_aps4),
             ("lateness", args.n_lateness),
@@ -337,6 +354,8 @@ def main() -> None:
         kind = workload.split(":")[0]
         if kind == "add":
             figure, label = per_second(result), "1. add schedules"
+        elif kind == "add_loaded":
+            figure, label = per_second(result), "1b. add schedules, 1,000,000 already pending"
         elif kind == "fire":
             figure, label = per_second(result), "2. fire one-shots due at once"
         elif kind == "lateness":

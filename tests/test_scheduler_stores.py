@@ -359,9 +359,9 @@ async def test_old_claims_are_pruned_after_the_retention(tmp_path: Path) -> None
     memory = MemoryStore(fire_retention=day * 7)
     assert await memory.claim_fire("a", old, "x")
     assert await memory.claim_fire("a", new, "x")
-    assert memory.prune_fires() == 1
-    assert memory.claimed_by("a", old) is None
-    assert memory.claimed_by("a", new) == "x"
+    assert await memory.prune_fires() == 1
+    assert await memory.claimed_by("a", old) is None
+    assert await memory.claimed_by("a", new) == "x"
 
 
 def test_stores_are_async_context_managers_and_reprs_are_short(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ import inspect
 import logging
 import random as _random
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 
@@ -34,6 +34,7 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
+from .._callbacks import call_callback_logged
 from .._errors import (
     InvalidScheduleError,
     ScheduleNotFoundError,
@@ -67,7 +68,7 @@ from ._triggers import (
 if TYPE_CHECKING:
     from ._stores import ScheduleStore, StoredSchedule
 
-__all__ = ["ReducerScheduler", "ReducerTarget", "ResultCallback"]
+__all__ = ["ErrorCallback", "ReducerScheduler", "ReducerTarget", "ResultCallback"]
 
 logger: Final = logging.getLogger("spacetime_sched.scheduler")
 
@@ -102,6 +103,47 @@ class _Slot:
         self.held = True
 
 
+class _StopWaiter:
+    """What :meth:`ReducerScheduler.stop` returns: awaiting it waits for the run loop to end.
+
+    Not a coroutine, so a plain call ``scheduler.stop()`` (request only) leaves no un-awaited
+    coroutine behind."""
+
+    __slots__ = ("_done",)
+
+    def __init__(self, done: anyio.Event | None) -> None:
+        self._done = done
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> None:
+        if self._done is not None:
+            await self._done.wait()
+
+
+def _takes_result_only(callback: Callable[..., Any]) -> bool:
+    """Whether an error callback takes one argument (the result), not ``(schedule_id,
+    error)``. Callables whose signature cannot be read get ``(schedule_id, error)``."""
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):
+        return False
+    try:
+        signature.bind("id", None)
+    except TypeError:
+        pass
+    else:
+        return False
+    try:
+        signature.bind(None)
+    except TypeError:
+        raise InvalidScheduleError(
+            f"add_error_callback: {callback!r} must accept (schedule_id, error)"
+        ) from None
+    return True
+
+
 class _ClaimRequest:
     """One execution waiting for the claimer's answer about its fire."""
 
@@ -131,8 +173,10 @@ class _ReducerClient(Protocol):
 
 #: A client with ``call_reducer_async``, or ``async def target(reducer_name, *args)``.
 ReducerTarget: TypeAlias = "_ReducerClient | Callable[..., Awaitable[Any]]"
-#: An execution or error callback: ``cb(result)``, sync or async.
+#: An execution callback: ``cb(result)``, sync or async.
 ResultCallback: TypeAlias = "Callable[[ScheduleResult], Any]"
+#: An error callback: ``on_error(schedule_id, error)`` (or ``on_error(result)``), sync or async.
+ErrorCallback: TypeAlias = "Callable[[str, BaseException], Any] | Callable[[ScheduleResult], Any]"
 ScheduleSpec: TypeAlias = (
     "ScheduleAt | Trigger | Timestamp | _dt.datetime | TimeDuration | _dt.timedelta"
 )
@@ -151,8 +195,11 @@ class ReducerScheduler:
             ...  # leaving the block stops it
 
     or start it in your own task group with ``await tg.start(scheduler.run)`` and stop it with
-    :meth:`stop` (or by cancelling). Scheduling methods are plain sync methods returning the new
-    schedule's id; they work before the scheduler starts and while it runs.
+    ``await scheduler.stop()`` (or by cancelling). A host that owns a task group (a client
+    connection inside its ``async with`` block) lends it with :meth:`bind`; then
+    ``await scheduler.start()`` runs the scheduler there. Scheduling methods are plain sync
+    methods returning the new schedule's id; they work before the scheduler starts (the
+    schedules run once it does) and while it runs.
 
     Options:
 
@@ -220,12 +267,16 @@ class ReducerScheduler:
         self._policy_cache: dict[Any, SchedulePolicy] = {}
         self._stats = ExecutionStats()
         self._execution_callbacks: list[ResultCallback] = []
-        self._error_callbacks: list[ResultCallback] = []
+        # (callback, takes_result): see add_error_callback
+        self._error_callbacks: list[tuple[ErrorCallback, bool]] = []
         self._waiters: dict[str, list[anyio.Event]] = {}
 
         self._state = _NEW
         self._tg: anyio.abc.TaskGroup | None = None
         self._host_tg: anyio.abc.TaskGroup | None = None
+        self._lent_tg: anyio.abc.TaskGroup | None = None
+        self._starting = False
+        self._run_done: anyio.Event | None = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._stop_event: anyio.Event | None = None
         self._progress: anyio.Event | None = None
@@ -283,6 +334,7 @@ class ReducerScheduler:
         if self._state != _NEW:
             raise SchedulerError(f"ReducerScheduler.run: the scheduler is already {self._state}")
         self._state = _RUNNING_STATE
+        done = self._run_done = anyio.Event()
         self._stop_event = anyio.Event()
         self._limiter = anyio.CapacityLimiter(self._max_concurrent)
         try:
@@ -321,13 +373,67 @@ class ReducerScheduler:
                 for event in waiters:
                     event.set()
             self._waiters.clear()
+            done.set()
 
-    def stop(self) -> None:
-        """Ask the scheduler to stop (see :meth:`run`); returns at once. Idempotent."""
-        if self._state == _NEW:
+    def bind(self, task_group: anyio.abc.TaskGroup) -> None:
+        """Lend the scheduler a task group to run in when :meth:`start` is called.
+
+        For hosts that own a task group for a block of code (a client connection inside its
+        ``async with``): the scheduler then lives and dies with that block. :meth:`unbind`
+        takes the loan back (a scheduler already running keeps running until that task group
+        ends or :meth:`stop`).
+        """
+        self._lent_tg = task_group
+
+    def unbind(self) -> None:
+        """Take back the task group lent by :meth:`bind`; :meth:`start` then has no owner."""
+        self._lent_tg = None
+
+    async def start(self) -> None:
+        """Start the scheduler in the task group lent by :meth:`bind`; returns once it runs.
+
+        A no-op if it is already running (so ``auto_start`` and an explicit ``start()`` do not
+        clash). Without a lent task group there is no owner for the scheduler's tasks, and this
+        raises :class:`SchedulerError`: run it with ``async with ReducerScheduler(...)``,
+        ``await tg.start(scheduler.run)`` in your task group, or inside a connection's
+        ``async with`` block. A stopped scheduler cannot start again
+        (:class:`SchedulerClosedError`).
+        """
+        if self._starting or self._state in (_RUNNING_STATE, _STOPPING):
+            return
+        if self._state == _CLOSED:
+            raise SchedulerClosedError(
+                "ReducerScheduler.start: the scheduler was stopped; a scheduler runs once "
+                "(create a new one)"
+            )
+        task_group = self._lent_tg
+        if task_group is None:
+            raise SchedulerError(
+                "ReducerScheduler.start: no task group to run in; use "
+                "`async with ReducerScheduler(...) as scheduler:`, "
+                "`await task_group.start(scheduler.run)`, or call start() inside a "
+                "connection's `async with` block"
+            )
+        self._starting = True
+        try:
+            await task_group.start(self.run)
+        finally:
+            self._starting = False
+
+    def stop(self) -> Awaitable[None]:
+        """Stop the scheduler (see :meth:`run`): ``await scheduler.stop()``.
+
+        The request takes effect at the call: no new fires start, running executions get
+        ``shutdown_timeout`` to finish and are then cancelled. Awaiting the result returns
+        once the run loop has ended (at once if it never started). Calling it without
+        ``await`` only requests the stop. Idempotent. Do not *await* it from inside one of
+        this scheduler's executions: the stop waits for that very execution.
+        """
+        if self._state == _NEW and not self._starting:
             self._state = _CLOSED
         elif self._state == _RUNNING_STATE and self._stop_event is not None:
             self._stop_event.set()
+        return _StopWaiter(self._run_done)
 
     @property
     def running(self) -> bool:
@@ -609,13 +715,26 @@ class ReducerScheduler:
         return snapshot
 
     def add_execution_callback(self, callback: ResultCallback) -> None:
-        """Call ``callback(result)`` after every execution attempt (sync or async). A callback
-        that raises is logged and does not affect the scheduler."""
+        """Call ``callback(result)`` (a :class:`ScheduleResult`) after every execution attempt.
+        Sync or async; a callback that raises is logged and does not affect the scheduler."""
+        if not callable(callback):
+            raise InvalidScheduleError(
+                f"add_execution_callback: expected a callable, got {type(callback).__name__}"
+            )
         self._execution_callbacks.append(callback)
 
-    def add_error_callback(self, callback: ResultCallback) -> None:
-        """Call ``callback(result)`` after every failed attempt and every missed fire."""
-        self._error_callbacks.append(callback)
+    def add_error_callback(self, callback: ErrorCallback) -> None:
+        """Call ``on_error(schedule_id, error)`` after every failed attempt and every missed
+        fire (``error`` is the exception; for a missed fire a :class:`SchedulerError`).
+
+        Sync or async; a callback that raises is logged and ignored. A callback taking a single
+        argument gets the whole :class:`ScheduleResult` instead (attempt, lateness, ``missed``).
+        """
+        if not callable(callback):
+            raise InvalidScheduleError(
+                f"add_error_callback: expected a callable, got {type(callback).__name__}"
+            )
+        self._error_callbacks.append((callback, _takes_result_only(callback)))
 
     def __len__(self) -> int:
         return len(self._schedules)
@@ -937,7 +1056,7 @@ class ReducerScheduler:
         elif self._store is not None:
             self._mark_dirty(s)
         if self._error_callbacks and self._tg is not None:
-            self._tg.start_soon(self._run_callbacks, self._error_callbacks, result)
+            self._tg.start_soon(self._run_error_callbacks, result)
         self._wake_waiters(s.id)
 
     def _on_clock_jump(self, delta: int, now: int) -> None:
@@ -1084,9 +1203,9 @@ class ReducerScheduler:
                             error,
                         )
                     if self._execution_callbacks:
-                        await self._run_callbacks(self._execution_callbacks, result)
+                        await self._run_callbacks(result)
                     if not ok and self._error_callbacks:
-                        await self._run_callbacks(self._error_callbacks, result)
+                        await self._run_error_callbacks(result)
                     if ok or attempt > policy.max_retries or s.status is _CANCELLED:
                         break
                     delay = policy.backoff_delay(attempt, self._random.random())
@@ -1186,7 +1305,7 @@ class ReducerScheduler:
             s.last_result = result
             self._stats.record_execution(s.reducer_name, False, 0)
             if self._error_callbacks:
-                await self._run_callbacks(self._error_callbacks, result)
+                await self._run_error_callbacks(result)
             return False
         if not won:
             self._stats.skipped += 1  # another instance sharing the store runs this fire
@@ -1211,15 +1330,20 @@ class ReducerScheduler:
             for request in batch:
                 request.event.set()
 
-    async def _run_callbacks(self, callbacks: list[ResultCallback], result: ScheduleResult) -> None:
-        for callback in tuple(callbacks):
-            try:
-                outcome = callback(result)
-                if inspect.isawaitable(outcome):
-                    await outcome
-            except Exception:
-                logger.exception(
-                    "callback %r raised for schedule %r (ignored)", callback, result.schedule_id
+    async def _run_callbacks(self, result: ScheduleResult) -> None:
+        what = f"schedule {result.schedule_id!r}"
+        for callback in tuple(self._execution_callbacks):
+            await call_callback_logged(callback, result, logger=logger, what=what)
+
+    async def _run_error_callbacks(self, result: ScheduleResult) -> None:
+        what = f"schedule {result.schedule_id!r}"
+        error = result.error
+        for callback, takes_result in tuple(self._error_callbacks):
+            if takes_result:
+                await call_callback_logged(callback, result, logger=logger, what=what)
+            else:
+                await call_callback_logged(
+                    callback, result.schedule_id, error, logger=logger, what=what
                 )
 
     def _wake_waiters(self, schedule_id: str) -> None:
