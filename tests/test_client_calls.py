@@ -183,12 +183,14 @@ async def test_the_auto_started_scheduler_calls_through_the_connection() -> None
     assert server.received == [CallReducer(0, 0, "add", b"\x03\x00\x00\x00\x04\x00\x00\x00")]
 
 
-async def test_a_lazily_created_scheduler_lives_in_the_connection_task_group() -> None:
+async def test_a_scheduler_started_in_the_block_lives_in_the_connection_task_group() -> None:
     server = FakeServer()
     async with builder(server).build() as conn:
         scheduler = conn.scheduler
         assert conn.scheduler is scheduler
         schedule_id = scheduler.schedule_in_seconds("add", (5, 6), 0.01)
+        assert not scheduler.running  # the getter never starts a task
+        await scheduler.start()
         with anyio.fail_after(3):
             await scheduler.wait_for(schedule_id)
     assert scheduler.closed

@@ -21,7 +21,7 @@ to test the seam on its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from anyio.abc import TaskGroup
@@ -47,7 +47,7 @@ class ConnectionScheduler(Protocol):
 
     async def start(self) -> None: ...
 
-    async def stop(self) -> None: ...
+    def stop(self) -> Awaitable[None]: ...
 
 
 #: ``factory(connection, max_concurrent_executions=n)``: a new, unstarted scheduler whose
