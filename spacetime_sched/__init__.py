@@ -12,7 +12,7 @@ The public API is re-exported here from private modules; each concept lives in o
 
 from __future__ import annotations
 
-from . import sats
+from . import _wiring, sats  # noqa: F401 (_wiring plugs the scheduler into the client)
 from ._errors import (
     ArgumentError,
     CallTimeoutError,
@@ -82,13 +82,6 @@ from .scheduler import (
     schedule_once,
     schedule_repeating,
 )
-
-# The one place that knows both halves: the client's ``conn.scheduler`` is a ReducerScheduler
-# because the package registers it here (the client never imports the scheduler; see
-# spacetime_sched/client/_scheduling.py for why).
-from .client._scheduling import register_scheduler_factory as _register_scheduler_factory
-
-_register_scheduler_factory(ReducerScheduler)
 
 __version__ = "0.1.0"
 

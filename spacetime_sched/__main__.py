@@ -1,9 +1,9 @@
-"""``python -m spacetime_sched``: see :mod:`spacetime_sched.cli`."""
+"""``python -m spacetime_sched``: see :mod:`spacetime_sched._cli`."""
 
 from __future__ import annotations
 
 import sys
 
-from .cli import main
+from ._cli import main
 
 sys.exit(main())

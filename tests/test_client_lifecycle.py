@@ -135,7 +135,8 @@ async def test_schedules_added_before_the_block_run_once_it_starts() -> None:
     async with client:
         with anyio.fail_after(3):
             result = await client.scheduler.wait_for(schedule_id)
-        assert result is not None and result.ok
+        assert result is not None
+        assert result.ok
     assert server.received == [CallReducer(0, 0, "add", b"\x01\x00\x00\x00\x02\x00\x00\x00")]
 
 
@@ -153,7 +154,8 @@ async def test_without_auto_start_the_scheduler_starts_at_start_and_ends_at_stop
         scheduler = conn.scheduler
         schedule_id = scheduler.schedule_in_seconds("add", (0, 0), 0.01)
         await anyio.sleep(0.05)
-        assert not scheduler.running and server.received == []
+        assert not scheduler.running
+        assert server.received == []
         await scheduler.start()
         with anyio.fail_after(3):
             await scheduler.wait_for(schedule_id)
@@ -223,7 +225,8 @@ async def test_the_seam_binds_starts_stops_and_unbinds_in_that_order(
     client = builder(FakeServer()).with_scheduling(max_concurrent_executions=3).build()
     fake = client.scheduler
     assert fake_factory == [fake]
-    assert fake.target is client and fake.options == {"max_concurrent_executions": 3}
+    assert fake.target is client
+    assert fake.options == {"max_concurrent_executions": 3}
     assert fake.calls == []  # made, not bound or started, before the block
     async with client:
         assert fake.calls == ["bind", "start"]

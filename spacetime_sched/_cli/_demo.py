@@ -23,7 +23,6 @@ asyncio and trio (``--backend trio``).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as _dt
 import functools
 import importlib.util
@@ -35,14 +34,15 @@ from zoneinfo import ZoneInfo
 import anyio
 import attrs
 
-from ._errors import ArgumentError, ReducerError, SpacetimeSchedError
-from ._identity import Identity
-from ._time import ScheduleAt, TimeDuration, Timestamp
-from .client import DbConnection
-from .scheduler import ReducerScheduler, ScheduledReducerCall, ScheduleResult, ScheduleStatus
+from .._backend import current_backend
+from .._errors import ArgumentError, ReducerError, SpacetimeSchedError
+from .._identity import Identity
+from .._time import ScheduleAt, TimeDuration, Timestamp
+from ..client import DbConnection
+from ..scheduler import ReducerScheduler, ScheduledReducerCall, ScheduleResult, ScheduleStatus
 
 if TYPE_CHECKING:
-    from .testing import LocalServer, Module
+    from ..testing import LocalServer, Module
 
 __all__ = ["DemoCheck", "DemoReport", "add_arguments", "main", "run_demo", "run_from_args"]
 
@@ -152,18 +152,10 @@ def _local_server() -> tuple[type[LocalServer], Callable[[], Module]]:
         if importlib.util.find_spec(package) is None:
             raise ImportError(f"the local server needs {package}, which is not installed; {hint}")
     try:
-        from .testing import LocalServer, example_module
+        from ..testing import LocalServer, example_module
     except ImportError as exc:
         raise ImportError(f"the local server could not be loaded ({exc}); {hint}") from exc
     return LocalServer, example_module.make_module
-
-
-def _backend() -> str:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return "trio"  # anyio runs only on asyncio and trio
-    return "asyncio"
 
 
 def _clock(t: Timestamp) -> str:
@@ -184,7 +176,7 @@ class _Demo:
         self.database = database
         self.uri: str | None = None
         self.error: str | None = None
-        self.backend = _backend()
+        self.backend = current_backend()
         self.t0 = anyio.current_time()
         self.identity: Identity | None = None
         self.checks: list[DemoCheck] = []
