@@ -267,3 +267,21 @@ def test_the_client_package_does_not_import_the_scheduler() -> None:
             if isinstance(node, ast.ImportFrom):
                 module = "." * node.level + (node.module or "")
                 assert "scheduler" not in module, f"{path.name} imports {module}"
+
+
+def test_the_client_modules_import_each_other_without_a_cycle() -> None:
+    import ast
+    import graphlib
+    import pathlib
+
+    import spacetime_sched.client as client
+
+    graph: dict[str, set[str]] = {}
+    for path in pathlib.Path(client.__file__).parent.glob("_*.py"):
+        imports = graph.setdefault(path.stem, set())
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:  # module level only
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                imports.add(node.module)
+    del graph["__init__"]  # the package re-exports every room
+    order = list(graphlib.TopologicalSorter(graph).static_order())  # CycleError on a cycle
+    assert order[-1] == "_connection"  # the one module that knows the whole
