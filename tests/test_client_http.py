@@ -158,3 +158,12 @@ async def test_a_bare_token_file_is_accepted_and_garbage_is_refused(tmp_path: Pa
     path.write_text("{not json")
     with pytest.raises(ConfigurationError, match="credentials file"):
         await CredentialsFile(path).load()
+
+
+def test_the_old_protocol_name_still_works_with_a_deprecation_warning() -> None:
+    import spacetime_sched.client as client
+
+    with pytest.warns(DeprecationWarning, match="use WireProtocol"):
+        old = client.Protocol
+    assert old is client.WireProtocol
+    assert "Protocol" not in client.__all__  # no longer shadows typing.Protocol on import *
