@@ -118,6 +118,9 @@ async def test_a_reducer_name_must_be_a_string() -> None:
         (lambda b: b.with_scheduling(max_concurrent_executions=0), "max_concurrent_executions"),
         (lambda b: b.with_scheduling(max_concurrent_executions=2.5), "max_concurrent_executions"),
         (lambda b: b.on_connect(5), "on_connect"),
+        (lambda b: b.with_credentials_file(5), "credentials file"),
+        (lambda b: b.with_compression(5), "compression"),
+        (lambda b: b.with_protocol(5), "protocol"),
     ],
 )
 def test_a_bad_builder_option_fails_at_the_call_naming_the_option(

@@ -121,6 +121,8 @@ class DbConnectionBuilder(Generic[ConnectionT]):
     ) -> DbConnectionBuilder[ConnectionT]:
         """Reuse the token saved at ``path`` and save the one from ``InitialConnection`` there
         (JSON, mode 0600, written atomically). An explicit :meth:`with_token` wins."""
+        if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+            raise ConfigurationError(f"credentials file: expected a path, got {path!r}")
         self._credentials = CredentialsFile(path)
         return self
 
