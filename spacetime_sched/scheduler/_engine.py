@@ -220,7 +220,7 @@ class ReducerScheduler:
                 f"callable target(reducer_name, *args), got {type(target).__name__}"
             )
         if type(max_concurrent_executions) is not int or max_concurrent_executions < 1:
-            raise ValueError(
+            raise InvalidScheduleError(
                 "ReducerScheduler: max_concurrent_executions must be an int >= 1, "
                 f"got {max_concurrent_executions!r}"
             )
@@ -477,6 +477,11 @@ class ReducerScheduler:
                     f"got {type(args).__name__}"
                 )
             args = tuple(args)
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise InvalidScheduleError(
+                f"metadata of {reducer_name!r}: expected a mapping such as a dict, "
+                f"got {type(metadata).__name__} {metadata!r:.80}"
+            )
         pol = self._policy(policy) if policy else self._default_policy
         now = self._clock.now_micros()
         schedule, first = prepare(schedule, now)
@@ -583,7 +588,20 @@ class ReducerScheduler:
     ) -> list[ScheduledReducerCall]:
         """Known schedules in creation order, optionally only those with ``status`` and/or
         for ``reducer_name``."""
-        wanted = None if status is None else ScheduleStatus(status)
+        wanted: ScheduleStatus | None = None
+        if status is not None:
+            try:
+                wanted = ScheduleStatus(status)
+            except ValueError:
+                known = ", ".join(repr(s.value) for s in ScheduleStatus)
+                raise InvalidScheduleError(
+                    f"list_schedules: status must be a ScheduleStatus or one of {known}, "
+                    f"got {status!r:.80}"
+                ) from None
+        if reducer_name is not None and type(reducer_name) is not str:
+            raise InvalidScheduleError(
+                f"list_schedules: reducer_name must be a str, got {type(reducer_name).__name__}"
+            )
         return [
             s
             for s in self._schedules.values()
