@@ -150,5 +150,5 @@ async def test_cancelling_many_schedules_compacts_the_heap() -> None:
     ids = [scheduler.schedule_at_time("x", (), at(10 + i)) for i in range(5000)]
     for sid in ids[:4000]:
         scheduler.cancel_schedule(sid)
-    assert len(scheduler._heap) < 5000  # stale entries were dropped, not kept forever
+    assert len(scheduler._queue) < 5000  # stale entries were dropped, not kept forever
     assert scheduler.get_next_execution_time() == at(4010)

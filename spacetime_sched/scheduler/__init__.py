@@ -38,6 +38,7 @@ from ._triggers import (
     OnceTrigger,
     TimezoneLike,
     Trigger,
+    TriggerBase,
     trigger_from_dict,
     trigger_from_schedule_at,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "TimeMetrics",
     "TimezoneLike",
     "Trigger",
+    "TriggerBase",
     "schedule_at",
     "schedule_once",
     "schedule_repeating",

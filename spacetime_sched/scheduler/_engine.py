@@ -1,18 +1,16 @@
 """The engine: :class:`ReducerScheduler`, a structured-concurrency scheduler for reducer calls.
 
-How it works, in one paragraph. Pending schedules live in a binary heap keyed by their next fire
-time (µs). One *timer* task sleeps until the earliest key; changes that make an earlier key
-cancel that sleep (a cancel scope, no per-change allocation). When fires are due the timer
-takes a slot of a :class:`anyio.CapacityLimiter` *before* popping each one, so the limiter (not a
-queue scan) bounds how many executions run, and the heap itself is the backlog. Each admitted
-fire runs as its own task in the scheduler's task group. Entries are never removed from the
-middle of the heap: cancel, pause and reschedule leave the old entry behind, and the timer drops
-an entry whose key no longer matches its schedule's ``next_micros`` (lazy deletion), compacting
-the heap when more than half of it is stale. Every operation is O(log n).
+A facade over rooms that each hold one concept (``docs/architecture.md`` draws them):
 
-The next fire of a repeating schedule is planned *before* its execution starts, from its intended
-fire time, so execution time never shifts the cadence; ticks missed while the scheduler was late
-are coalesced per policy instead of replayed in a burst.
+* :mod:`._planning`: pure functions: first and next fire, coalescing, admission (run, buffer,
+  skip, missed), clock steps. Triggers answer their own questions (:mod:`._triggers`).
+* :mod:`._queue`: the fire queue, on the shared lazy-deletion deadline heap.
+* :mod:`._executor`: worker tasks, limiter slots, retries, timeouts.
+* :mod:`._persistence`: write-behind to a store, batched fire claims.
+
+What stays here: the lifecycle (``async with``, :meth:`~ReducerScheduler.run`, start/stop),
+the public API, the timer loop (sleep until the earliest key; a change that makes an earlier
+key cancels that sleep) and the bookkeeping of statuses, callbacks and waiters.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as _dt
-import heapq
+import gc
 import inspect
 import logging
 import random as _random
@@ -31,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 import attrs
 
 from .._callbacks import call_callback_logged
+from .._clock import Clock, SystemClock
 from .._errors import (
     InvalidScheduleError,
     ScheduleNotFoundError,
@@ -42,65 +40,82 @@ from .._errors import (
     SchedulerError,
 )
 from .._time import ScheduleAt, TimeDuration, Timestamp
-from ._clock import Clock, SystemClock
+from ._executor import Executor
 from ._models import (
     DEFAULT_POLICY,
-    CoalescePolicy,
     DurationLike,
-    OverlapPolicy,
     ScheduledReducerCall,
     SchedulePolicy,
     ScheduleResult,
     ScheduleStatus,
     to_duration,
 )
-from ._stats import ExecutionStats
-from ._triggers import (
-    CronTrigger,
-    DailyTrigger,
-    IntervalTrigger,
-    TimezoneLike,
-    Trigger,
-    trigger_from_dict,
-    trigger_from_schedule_at,
+from ._persistence import Persistence
+from ._planning import (
+    VIXIE_RESET_MICROS,
+    Admission,
+    admit,
+    buffers_all,
+    clock_step,
+    coalesce,
+    next_after,
+    prepare,
 )
+from ._queue import FireQueue
+from ._stats import ExecutionStats
+from ._triggers import CronTrigger, DailyTrigger, TimezoneLike, Trigger
 
 if TYPE_CHECKING:
-    from ._stores import ScheduleStore, StoredSchedule
+    from ._stores import ScheduleStore
 
-__all__ = ["ErrorCallback", "ReducerScheduler", "ReducerTarget", "ResultCallback"]
+__all__ = [
+    "CLOCK_JUMP_TOLERANCE_MICROS",
+    "VIXIE_RESET_MICROS",
+    "ErrorCallback",
+    "ReducerScheduler",
+    "ReducerTarget",
+    "ResultCallback",
+]
 
 logger: Final = logging.getLogger("spacetime_sched.scheduler")
 
-_ScheduleAtTime: Final = ScheduleAt.Time
-_ScheduleAtInterval: Final = ScheduleAt.Interval
 _PENDING: Final = ScheduleStatus.PENDING
 _RUNNING: Final = ScheduleStatus.RUNNING
 _PAUSED: Final = ScheduleStatus.PAUSED
 _CANCELLED: Final = ScheduleStatus.CANCELLED
-_ALL: Final = CoalescePolicy.ALL
-_ALLOW_ALL: Final = OverlapPolicy.ALLOW_ALL
 _FINISHED: Final = frozenset({ScheduleStatus.COMPLETED, ScheduleStatus.FAILED, _CANCELLED})
+_RUN: Final = Admission.RUN
+_MISSED: Final = Admission.MISSED
+_BUFFER: Final = Admission.BUFFER
 
 #: A change of (wall - monotonic) larger than this between two timer wake-ups is a clock step.
 CLOCK_JUMP_TOLERANCE_MICROS: Final = 250_000
-#: A step of the wall clock back by more than this (3 h, as in Vixie cron) is a time reset.
-VIXIE_RESET_MICROS: Final = 3 * 3600 * 1_000_000
-#: An execution task taking backlogged fires yields to other tasks after this many.
-_WORKER_YIELD_EVERY: Final = 16
-#: How many missed ticks of a trigger are stepped through to find the latest one.
-_MAX_COALESCE_STEPS: Final = 1024
+
+#: Schedules are handed to :func:`gc.freeze` in bulk once this many were added since the last
+#: time (and at least a quarter of all), so full collections do not rescan them; see _freeze.
+_FREEZE_AFTER: Final = 65_536
 
 _NEW, _RUNNING_STATE, _STOPPING, _CLOSED = "new", "running", "stopping", "closed"
 
 
-class _Slot:
-    """A limiter borrower: one execution task's claim on a CapacityLimiter token."""
+class _ReducerClient(Protocol):
+    async def call_reducer_async(
+        self,
+        reducer_name: str,
+        *args: Any,
+        timeout: Any = ...,  # noqa: ASYNC109
+    ) -> Any: ...
 
-    __slots__ = ("held",)
 
-    def __init__(self) -> None:
-        self.held = True
+#: A client with ``call_reducer_async``, or ``async def target(reducer_name, *args)``.
+ReducerTarget: TypeAlias = "_ReducerClient | Callable[..., Awaitable[Any]]"
+#: An execution callback: ``cb(result)``, sync or async.
+ResultCallback: TypeAlias = "Callable[[ScheduleResult], Any]"
+#: An error callback: ``on_error(schedule_id, error)`` (or ``on_error(result)``), sync or async.
+ErrorCallback: TypeAlias = "Callable[[str, BaseException], Any] | Callable[[ScheduleResult], Any]"
+ScheduleSpec: TypeAlias = (
+    "ScheduleAt | Trigger | Timestamp | _dt.datetime | TimeDuration | _dt.timedelta"
+)
 
 
 class _StopWaiter:
@@ -142,44 +157,6 @@ def _takes_result_only(callback: Callable[..., Any]) -> bool:
             f"add_error_callback: {callback!r} must accept (schedule_id, error)"
         ) from None
     return True
-
-
-class _ClaimRequest:
-    """One execution waiting for the claimer's answer about its fire."""
-
-    __slots__ = ("error", "event", "fire", "schedule_id", "won")
-
-    def __init__(self, schedule_id: str, fire: int) -> None:
-        self.schedule_id = schedule_id
-        self.fire = fire
-        self.event = anyio.Event()
-        self.won = False
-        self.error: Exception | None = None
-
-
-def _follows_wall_clock(schedule: object) -> bool:
-    """Whether a trigger is a wildcard cron (``*`` in its minute or hour field)."""
-    return type(schedule) is CronTrigger and not schedule.fixed_time
-
-
-class _ReducerClient(Protocol):
-    async def call_reducer_async(
-        self,
-        reducer_name: str,
-        *args: Any,
-        timeout: Any = ...,  # noqa: ASYNC109
-    ) -> Any: ...
-
-
-#: A client with ``call_reducer_async``, or ``async def target(reducer_name, *args)``.
-ReducerTarget: TypeAlias = "_ReducerClient | Callable[..., Awaitable[Any]]"
-#: An execution callback: ``cb(result)``, sync or async.
-ResultCallback: TypeAlias = "Callable[[ScheduleResult], Any]"
-#: An error callback: ``on_error(schedule_id, error)`` (or ``on_error(result)``), sync or async.
-ErrorCallback: TypeAlias = "Callable[[str, BaseException], Any] | Callable[[ScheduleResult], Any]"
-ScheduleSpec: TypeAlias = (
-    "ScheduleAt | Trigger | Timestamp | _dt.datetime | TimeDuration | _dt.timedelta"
-)
 
 
 class ReducerScheduler:
@@ -243,7 +220,7 @@ class ReducerScheduler:
                 f"callable target(reducer_name, *args), got {type(target).__name__}"
             )
         if type(max_concurrent_executions) is not int or max_concurrent_executions < 1:
-            raise ValueError(
+            raise InvalidScheduleError(
                 "ReducerScheduler: max_concurrent_executions must be an int >= 1, "
                 f"got {max_concurrent_executions!r}"
             )
@@ -254,13 +231,13 @@ class ReducerScheduler:
         self._default_policy = default_policy if default_policy is not None else DEFAULT_POLICY
         self._finished_retention = finished_retention
         self._instance_id = instance_id or f"scheduler-{secrets.token_hex(6)}"
+        self._persistence = Persistence(store, self._instance_id) if store is not None else None
         self._random = random if random is not None else _random.Random()
 
         self._schedules: dict[str, ScheduledReducerCall] = {}
-        # (key, id, schedule) or, for jittered fires, (key, id, schedule, intended fire): the id
-        # (a str the schedule holds anyway) breaks ties in C and in creation order; see _push
-        self._heap: list[tuple[Any, ...]] = []
-        self._stale = 0
+        self._queue = FireQueue(self._random)
+        self._queue.on_earlier = self._wake_timer
+        self._added_since_freeze = 0
         self._finished: collections.deque[str] = collections.deque()
         self._id_prefix = secrets.token_hex(3)
         self._id_counter = 0
@@ -277,7 +254,7 @@ class ReducerScheduler:
         self._lent_tg: anyio.abc.TaskGroup | None = None
         self._starting = False
         self._run_done: anyio.Event | None = None
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._executor: Executor | None = None
         self._stop_event: anyio.Event | None = None
         self._progress: anyio.Event | None = None
         self._timer_scope: anyio.CancelScope | None = None
@@ -285,10 +262,6 @@ class ReducerScheduler:
         self._sleep_deadline: int | None = None
         self._last_offset = 0
         self._active = 0
-        self._dirty: dict[str, ScheduledReducerCall | None] = {}
-        self._dirty_event: anyio.Event | None = None
-        self._claim_queue: list[_ClaimRequest] | None = None  # a list while claims are batched
-        self._claim_event: anyio.Event | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -336,16 +309,26 @@ class ReducerScheduler:
         self._state = _RUNNING_STATE
         done = self._run_done = anyio.Event()
         self._stop_event = anyio.Event()
-        self._limiter = anyio.CapacityLimiter(self._max_concurrent)
+        persistence = self._persistence
+        self._executor = Executor(
+            self,
+            self._call,
+            is_client=self._target_is_client,
+            clock=self._clock,
+            stats=self._stats,
+            random=self._random,
+            max_concurrent=self._max_concurrent,
+            claims=persistence is not None,
+        )
         try:
-            if self._store is not None:
-                await self._load_from_store(self._store)
+            if persistence is not None:
+                for s in await persistence.load(self._schedules, self._policy_cache):
+                    self._schedules[s.id] = s
+                    if s.status is _PENDING:
+                        self._queue.push(s, s.next_micros)
             async with anyio.create_task_group() as outer:
-                if self._store is not None:
-                    outer.start_soon(self._store_writer, self._store)
-                    if getattr(self._store, "claim_fires", None) is not None:
-                        self._claim_queue = []
-                        outer.start_soon(self._claimer, self._store)
+                if persistence is not None:
+                    await outer.start(persistence.run)
                 try:
                     async with anyio.create_task_group() as tg:
                         self._tg = tg
@@ -360,10 +343,10 @@ class ReducerScheduler:
                                 await self._wait_progress()
                         tg.cancel_scope.cancel()
                 finally:
-                    if self._store is not None:
+                    if persistence is not None:
                         with anyio.CancelScope(shield=True):
                             with anyio.move_on_after(self._shutdown_timeout):
-                                await self._flush_store(self._store)
+                                await persistence.flush()
                     outer.cancel_scope.cancel()
         finally:
             self._state = _CLOSED
@@ -494,9 +477,14 @@ class ReducerScheduler:
                     f"got {type(args).__name__}"
                 )
             args = tuple(args)
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise InvalidScheduleError(
+                f"metadata of {reducer_name!r}: expected a mapping such as a dict, "
+                f"got {type(metadata).__name__} {metadata!r:.80}"
+            )
         pol = self._policy(policy) if policy else self._default_policy
         now = self._clock.now_micros()
-        schedule, first = self._prepare(schedule, now)
+        schedule, first = prepare(schedule, now)
         if schedule_id is None:
             self._id_counter += 1
             schedule_id = f"{self._id_prefix}{self._id_counter:08x}"
@@ -512,15 +500,20 @@ class ReducerScheduler:
                         f"schedule_id {schedule_id!r} already exists "
                         "(pass replace_existing=True to replace it)"
                     )
-                self._invalidate(old)
+                self._queue.cancel(old)
                 old.status = _CANCELLED
         s = ScheduledReducerCall(
             schedule_id, reducer_name, args, schedule, metadata, pol, now, first
         )
         self._schedules[schedule_id] = s
-        self._push(s, first)
-        if self._store is not None:
-            self._mark_dirty(s)
+        self._queue.push(s, first)
+        if self._persistence is not None:
+            self._persistence.mark_dirty(s)
+        self._added_since_freeze += 1
+        if self._added_since_freeze >= _FREEZE_AFTER and self._added_since_freeze * 4 >= len(
+            self._schedules
+        ):
+            self._freeze()
         return schedule_id
 
     def schedule_at_time(
@@ -595,7 +588,20 @@ class ReducerScheduler:
     ) -> list[ScheduledReducerCall]:
         """Known schedules in creation order, optionally only those with ``status`` and/or
         for ``reducer_name``."""
-        wanted = None if status is None else ScheduleStatus(status)
+        wanted: ScheduleStatus | None = None
+        if status is not None:
+            try:
+                wanted = ScheduleStatus(status)
+            except ValueError:
+                known = ", ".join(repr(s.value) for s in ScheduleStatus)
+                raise InvalidScheduleError(
+                    f"list_schedules: status must be a ScheduleStatus or one of {known}, "
+                    f"got {status!r:.80}"
+                ) from None
+        if reducer_name is not None and type(reducer_name) is not str:
+            raise InvalidScheduleError(
+                f"list_schedules: reducer_name must be a str, got {type(reducer_name).__name__}"
+            )
         return [
             s
             for s in self._schedules.values()
@@ -609,7 +615,7 @@ class ReducerScheduler:
         s = self.get_schedule(schedule_id)
         if s.status in _FINISHED:
             return False
-        self._invalidate(s)
+        self._queue.cancel(s)
         s.status = _CANCELLED
         s.next_micros = None
         s.buffered = None
@@ -627,11 +633,11 @@ class ReducerScheduler:
             raise InvalidScheduleError(
                 f"cannot pause schedule {schedule_id!r}: it is {s.status.value}"
             )
-        self._invalidate(s)
+        self._queue.cancel(s)
         s.status = _PAUSED
         s.buffered = None
-        if self._store is not None:
-            self._mark_dirty(s)
+        if self._persistence is not None:
+            self._persistence.mark_dirty(s)
 
     def resume(self, schedule_id: str) -> None:
         """Undo :meth:`pause`. Fire times of a repeating schedule missed while paused are
@@ -646,13 +652,13 @@ class ReducerScheduler:
         now = self._clock.now_micros()
         nxt = s.next_micros
         if nxt is not None and nxt < now:
-            later = self._next_after(s, now)
+            later = next_after(s.schedule, s.created_micros, now)
             if later is not None:
                 nxt = later
         s.next_micros = nxt
-        self._push(s, nxt)
-        if self._store is not None:
-            self._mark_dirty(s)
+        self._queue.push(s, nxt)
+        if self._persistence is not None:
+            self._persistence.mark_dirty(s)
 
     def reschedule(self, schedule_id: str, schedule: ScheduleSpec) -> None:
         """Give a schedule a new ScheduleAt or trigger (an interval counts from now). A
@@ -661,17 +667,17 @@ class ReducerScheduler:
         if s.status is _CANCELLED:
             raise InvalidScheduleError(f"cannot reschedule {schedule_id!r}: it was cancelled")
         now = self._clock.now_micros()
-        new, first = self._prepare(schedule, now)
-        self._invalidate(s)
+        new, first = prepare(schedule, now)
+        self._queue.cancel(s)
         s.schedule = new
         s.created_micros = now
         s.next_micros = first
         if s.status in _FINISHED:
             s.status = _RUNNING if s.running else _PENDING
         if s.status is not _PAUSED:
-            self._push(s, first)
-        if self._store is not None:
-            self._mark_dirty(s)
+            self._queue.push(s, first)
+        if self._persistence is not None:
+            self._persistence.mark_dirty(s)
 
     def trigger_now(self, schedule_id: str) -> None:
         """Start one extra execution of the schedule now (also while paused), without changing
@@ -683,7 +689,8 @@ class ReducerScheduler:
             raise SchedulerClosedError(
                 f"cannot trigger {schedule_id!r}: the scheduler is not running"
             )
-        self._tg.start_soon(self._trigger_task, s)
+        assert self._executor is not None
+        self._tg.start_soon(self._executor.trigger, s)
 
     def remove_finished(self) -> int:
         """Forget every finished (completed, failed, cancelled) schedule; returns how many."""
@@ -695,11 +702,8 @@ class ReducerScheduler:
 
     def get_next_execution_time(self) -> Timestamp | None:
         """The earliest upcoming fire time of any schedule, or None."""
-        heap = self._heap
-        while heap and not self._valid(heap[0]):
-            heapq.heappop(heap)
-            self._stale = max(0, self._stale - 1)
-        return Timestamp._unchecked(heap[0][0]) if heap else None
+        key = self._queue.peek_key()
+        return None if key is None else Timestamp._unchecked(key)
 
     def get_execution_stats(self) -> dict[str, Any]:
         """A snapshot of execution figures: ``total_executions``, ``successful_executions``,
@@ -762,7 +766,7 @@ class ReducerScheduler:
                 return
             await self._wait_progress()
 
-    # --- internals: schedules and the heap ----------------------------------------------------
+    # --- internals: schedules and the queue ----------------------------------------------------
 
     def _policy(self, options: dict[str, Any]) -> SchedulePolicy:
         try:
@@ -788,114 +792,21 @@ class ReducerScheduler:
             self._policy_cache[key] = pol
         return pol
 
-    def _prepare(self, schedule: object, now: int) -> tuple[ScheduleAt | Trigger, int | None]:
-        """Validate ``schedule`` and return it (triggers bound to ``now``) and its first fire."""
-        if isinstance(schedule, _ScheduleAtTime):
-            return schedule, schedule.value.micros_since_epoch
-        if isinstance(schedule, _ScheduleAtInterval):
-            every = abs(schedule.value.micros)
-            if every == 0:
-                raise InvalidScheduleError("ScheduleAt.Interval: the interval must not be zero")
-            return schedule, now + every
-        if isinstance(schedule, (Timestamp, _dt.datetime, TimeDuration, _dt.timedelta)):
-            return self._prepare(ScheduleAt.coerce(schedule), now)
-        if hasattr(schedule, "next_fire") and hasattr(schedule, "initial_fire"):
-            trigger: Trigger = schedule.bind(Timestamp._unchecked(now))  # type: ignore[attr-defined]
-            first = trigger.initial_fire(Timestamp._unchecked(now))
-            if first is None:
-                raise InvalidScheduleError(f"trigger {trigger.describe()!r} never fires")
-            return trigger, first.micros_since_epoch
-        raise InvalidScheduleError(
-            "schedule: expected a ScheduleAt, a trigger, a Timestamp/datetime or a "
-            f"TimeDuration/timedelta, got {type(schedule).__name__} {schedule!r}"
-        )
-
-    def _next_after(self, s: ScheduledReducerCall, after: int) -> int | None:
-        """The schedule's first fire time strictly after ``after`` (µs), or None."""
-        schedule = s.schedule
-        if isinstance(schedule, _ScheduleAtTime):
-            return None
-        anchor: int
-        if isinstance(schedule, _ScheduleAtInterval):
-            every = abs(schedule.value.micros)
-            anchor = s.created_micros
-        elif type(schedule) is IntervalTrigger and schedule.start is None and schedule.end is None:
-            # the same grid arithmetic, without building Timestamps (the hot path of intervals)
-            assert schedule.anchor is not None  # bound at creation
-            every = abs(schedule.every.micros)
-            anchor = schedule.anchor.micros_since_epoch
-        else:
-            nxt = schedule.next_fire(Timestamp._unchecked(after))  # type: ignore[union-attr]
-            return None if nxt is None else nxt.micros_since_epoch
-        k = (after - anchor) // every + 1
-        return anchor + (k if k > 1 else 1) * every
-
-    def _latest_due(self, s: ScheduledReducerCall, fire: int, now: int) -> int:
-        """The latest fire time of ``s`` in ``fire..now`` (``fire`` is one)."""
-        schedule = s.schedule
-        if type(schedule) is _ScheduleAtInterval:
-            every = abs(schedule.value.micros)
-            anchor = s.created_micros
-            return max(fire, anchor + (now - anchor) // every * every)
-        if type(schedule) is IntervalTrigger and schedule.start is None and schedule.end is None:
-            assert schedule.anchor is not None  # bound at creation
-            every = abs(schedule.every.micros)
-            anchor = schedule.anchor.micros_since_epoch
-            return max(fire, anchor + (now - anchor) // every * every)
-        latest = fire
-        for _ in range(_MAX_COALESCE_STEPS):
-            nxt = self._next_after(s, latest)
-            if nxt is None or nxt > now:
-                break
-            latest = nxt
-        return latest
-
-    def _push(self, s: ScheduledReducerCall, fire: int | None) -> None:
-        if fire is None:
-            return
-        jitter = s.policy.jitter
-        if jitter is None or not jitter.micros:
-            key = fire
-            heapq.heappush(self._heap, (fire, s.id, s))
-        else:
-            # A random delay up to `jitter`, but never reaching the following fire time.
-            delay = self._random.randrange(jitter.micros + 1)
-            following = self._next_after(s, fire)
-            if following is not None:
-                delay = min(delay, max(0, following - fire - 1))
-            key = fire + delay
-            heapq.heappush(self._heap, (key, s.id, s, fire))
+    def _wake_timer(self, key: int) -> None:
+        """A fire was queued at ``key``: cut the timer's sleep short if it sleeps past it."""
         scope = self._sleep_scope
         if scope is not None and (self._sleep_deadline is None or key < self._sleep_deadline):
             self._sleep_deadline = key
             scope.cancel()
 
-    def _valid(self, entry: tuple[Any, ...]) -> bool:
-        s = entry[2]
-        fire = entry[3] if len(entry) == 4 else entry[0]
-        return fire == s.next_micros and (s.status is _PENDING or s.status is _RUNNING)
-
-    def _invalidate(self, s: ScheduledReducerCall) -> None:
-        """Note that ``s``'s heap entry (if any) is stale from now on; compact when needed."""
-        if s.next_micros is not None and (s.status is _PENDING or s.status is _RUNNING):
-            self._stale += 1
-            if self._stale > 1024 and self._stale * 2 > len(self._heap):
-                self._compact()
-
-    def _compact(self) -> None:
-        heap = [entry for entry in self._heap if self._valid(entry)]
-        heapq.heapify(heap)
-        self._heap = heap
-        self._stale = 0
-
     def _due_now(self) -> bool:
-        nxt = self.get_next_execution_time()
-        return nxt is not None and nxt.micros_since_epoch <= self._clock.now_micros()
+        nxt = self._queue.peek_key()
+        return nxt is not None and nxt <= self._clock.now_micros()
 
     def _finish(self, s: ScheduledReducerCall) -> None:
         """``s`` reached a final status: drop it from the store, bound the finished list."""
-        if self._store is not None:
-            self._mark_deleted(s.id)
+        if self._persistence is not None:
+            self._persistence.mark_deleted(s.id)
         retention = self._finished_retention
         if retention is None:
             return
@@ -907,11 +818,28 @@ class ReducerScheduler:
             if old is not None and old.status in _FINISHED and not old.running:
                 del self._schedules[old_id]
 
+    def _freeze(self) -> None:
+        """Move the objects of schedules added in bulk out of the cyclic collector's sight.
+
+        Schedules are long-lived and hold no reference cycles, yet every full collection walks
+        all of them (about half a second at a million): one landing in a burst of adds stalls
+        it. :func:`gc.freeze` parks every object tracked so far in the permanent generation,
+        in O(1); frozen objects are still freed by reference counting when dropped. It runs
+        after a bulk of adds (at most once per quarter of the schedules, so a logarithmic
+        number of times), never for small schedulers.
+        """
+        self._added_since_freeze = 0
+        gc.freeze()
+
     # --- internals: the timer -----------------------------------------------------------------
 
     async def _timer_loop(self) -> None:
         clock = self._clock
-        heap = self._heap
+        queue = self._queue
+        executor = self._executor
+        tg = self._tg
+        assert executor is not None
+        assert tg is not None
         with anyio.CancelScope() as self._timer_scope:
             self._last_offset = clock.now_micros() - clock.monotonic_micros()
             while True:
@@ -920,11 +848,11 @@ class ReducerScheduler:
                 if abs(offset - self._last_offset) > CLOCK_JUMP_TOLERANCE_MICROS:
                     self._on_clock_jump(offset - self._last_offset, now)
                 self._last_offset = offset
-                heap = self._heap  # _compact/_on_clock_jump may have replaced it
-                if heap and heap[0][0] <= now:
-                    await self._dispatch_due(now)
+                first = queue.first_key()
+                if first is not None and first <= now:
+                    await executor.dispatch_due(now, tg)
                     continue
-                deadline = heap[0][0] if heap else None
+                deadline = queue.peek_key()
                 self._signal_progress()
                 with anyio.CancelScope() as scope:
                     self._sleep_scope = scope
@@ -934,110 +862,117 @@ class ReducerScheduler:
                     finally:
                         self._sleep_scope = None
 
-    async def _dispatch_due(self, now: int) -> None:
-        """Start every fire due at ``now``, taking one limiter slot before each pop."""
-        limiter = self._limiter
-        tg = self._tg
-        assert limiter is not None
-        assert tg is not None
-        clock = self._clock
-        slot: _Slot | None = None
-        try:
-            while True:
-                heap = self._heap
-                if not heap or heap[0][0] > now:
-                    break
-                if slot is None:
-                    candidate = _Slot()
-                    try:
-                        limiter.acquire_on_behalf_of_nowait(candidate)
-                    except anyio.WouldBlock:
-                        await limiter.acquire_on_behalf_of(candidate)
-                        slot = candidate
-                        now = clock.now_micros()
-                        continue
-                    slot = candidate
-                taken = self._take_due(now)
-                if taken is None:
-                    break
-                tg.start_soon(self._worker, taken[0], taken[1], slot)
-                slot = None
-                # Let the new worker start before spawning another: it takes further due fires
-                # itself when its call returns quickly, so a burst of quick calls needs a few
-                # tasks, not one per fire; slow calls still fan out, one task per loop turn.
-                await anyio.lowlevel.checkpoint()
-                now = clock.now_micros()
-        finally:
-            if slot is not None:
-                limiter.release_on_behalf_of(slot)
+    # ExecutionHost (the executor's questions) ---------------------------------------------------
 
-    def _take_due(self, now: int) -> tuple[ScheduledReducerCall, int] | None:
-        """Pop fires due at ``now`` until one is admitted to run; return it (schedule, fire)."""
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            entry = heapq.heappop(heap)
-            s = entry[2]
-            fire = entry[3] if len(entry) == 4 else entry[0]
-            if fire != s.next_micros or (s.status is not _PENDING and s.status is not _RUNNING):
-                if self._stale:
-                    self._stale -= 1
+    @property
+    def accepting(self) -> bool:
+        return self._state == _RUNNING_STATE
+
+    def first_key(self) -> int | None:
+        return self._queue.first_key()
+
+    def take_due(self, now: int) -> tuple[ScheduledReducerCall, int] | None:
+        """Take fires due at ``now`` off the queue until one is admitted to run."""
+        queue = self._queue
+        while (taken := queue.take_due(now)) is not None:
+            s, key, fire = taken
+            policy = s.policy
+            if buffers_all(policy, s.running):
+                s.buffered = fire  # re-queued by the running execution when it ends
                 continue
-            admitted = self._commit(s, entry[0], fire, now)
-            if admitted is not None:
-                return s, admitted
+            fire, key, nxt = coalesce(s.schedule, s.created_micros, policy, key, fire, now)
+            s.next_micros = nxt
+            queue.push(s, nxt)
+            decision = admit(policy, s.running, s.buffered, key, now)
+            if decision is _RUN:
+                self._start_execution(s)
+                return s, fire
+            if decision is _MISSED:
+                self._missed(s, fire, now)
+            elif decision is _BUFFER:
+                s.buffered = fire
+            else:
+                self._stats.skipped += 1
         return None
 
-    def _commit(self, s: ScheduledReducerCall, key: int, fire: int, now: int) -> int | None:
-        """Plan ``s``'s next fire, then admit this one if the policies allow: returns the fire
-        time to run (after coalescing), or None."""
-        policy = s.policy
-        if s.running and policy.coalesce is _ALL and policy.overlap is not _ALLOW_ALL:
-            # Buffer-all: this fire waits for the running execution and is re-queued by it.
+    def admit_now(self, s: ScheduledReducerCall, fire: int) -> bool:
+        decision = admit(s.policy, s.running, s.buffered, fire, fire)
+        if decision is _RUN:
+            self._start_execution(s)
+            return True
+        if decision is _BUFFER:
             s.buffered = fire
-            return None
-        # Plan the next fire first, from the intended fire time: no drift by execution time.
-        nxt = self._next_after(s, fire)
-        if nxt is not None and nxt <= now:  # ticks were missed: coalesce
-            coalesce = policy.coalesce
-            if coalesce is CoalescePolicy.ALL:
-                grace = policy.misfire_grace_time
-                if grace is not None and nxt < now - grace.micros:
-                    nxt = self._next_after(s, now - grace.micros - 1)
-            else:
-                if coalesce is CoalescePolicy.LATEST:
-                    fire = self._latest_due(s, fire, now)
-                    key = max(key, fire)
-                nxt = self._next_after(s, now)
-        s.next_micros = nxt
-        self._push(s, nxt)
+        else:
+            self._stats.skipped += 1
+        return False
 
-        grace = policy.misfire_grace_time
-        if grace is not None and now - key > grace.micros:
-            self._missed(s, fire, now)
-            return None
-        if not self._admit(s, fire):
-            return None
-        return fire
-
-    def _admit(self, s: ScheduledReducerCall, fire: int) -> bool:
-        """Apply the overlap policy; True if an execution of ``s`` may start now."""
-        if s.running:
-            overlap = s.policy.overlap
-            if overlap is OverlapPolicy.SKIP:
-                self._stats.skipped += 1
-                return False
-            if overlap is OverlapPolicy.BUFFER_ONE:
-                if s.buffered is None:
-                    s.buffered = fire
-                else:
-                    self._stats.skipped += 1
-                return False
+    def _start_execution(self, s: ScheduledReducerCall) -> None:
         s.running += 1
         s.run_count += 1
         if s.status is _PENDING:
             s.status = _RUNNING
         self._active += 1
-        return True
+
+    async def claim(self, s: ScheduledReducerCall, fire: int) -> bool:
+        """Claim the fire in the shared store; False if another instance has it or the store
+        failed (then the fire is recorded as a failure and not run: never run twice)."""
+        persistence = self._persistence
+        if persistence is None:
+            return True
+        try:
+            won = await persistence.claim(s.id, fire)
+        except Exception as exc:
+            logger.error("schedule %r: claiming fire %s failed: %r", s.id, fire, exc)
+            result = ScheduleResult(
+                s.id, s.reducer_name, fire, self._clock.now_micros(), 0, False, exc, 1
+            )
+            s.last_result = result
+            self._stats.record_execution(s.reducer_name, False, 0)
+            if self._error_callbacks:
+                await self._run_error_callbacks(result)
+            return False
+        if not won:
+            self._stats.skipped += 1  # another instance sharing the store runs this fire
+        return won
+
+    async def report(self, result: ScheduleResult) -> None:
+        if self._execution_callbacks:
+            await self._run_callbacks(result)
+        if not result.ok and self._error_callbacks:
+            await self._run_error_callbacks(result)
+
+    def buffered_fire_started(self, s: ScheduledReducerCall) -> None:
+        self._wake_waiters(s.id)
+
+    def execution_ended(self, s: ScheduledReducerCall, interrupted: bool) -> None:
+        s.running -= 1
+        self._active -= 1
+        if not s.running:
+            deferred, s.buffered = s.buffered, None
+            if (
+                deferred is not None
+                and not interrupted
+                and buffers_all(s.policy, 1)
+                and deferred == s.next_micros
+                and (s.status is _RUNNING or s.status is _PENDING)
+            ):
+                self._queue.push(s, deferred)
+            if s.status is _RUNNING:
+                if s.next_micros is not None:
+                    s.status = _PENDING
+                else:
+                    last = s.last_result
+                    s.status = (
+                        ScheduleStatus.COMPLETED
+                        if last is None or last.ok  # None: another instance claimed it
+                        else ScheduleStatus.FAILED
+                    )
+                    self._finish(s)
+        if self._persistence is not None and s.status not in _FINISHED:
+            self._persistence.mark_dirty(s)
+        self._wake_waiters(s.id)
+        if not self._active:
+            self._signal_progress()
 
     def _missed(self, s: ScheduledReducerCall, fire: int, now: int) -> None:
         self._stats.missed += 1
@@ -1053,282 +988,33 @@ class ReducerScheduler:
         if s.next_micros is None and not s.running:
             s.status = ScheduleStatus.FAILED
             self._finish(s)
-        elif self._store is not None:
-            self._mark_dirty(s)
+        elif self._persistence is not None:
+            self._persistence.mark_dirty(s)
         if self._error_callbacks and self._tg is not None:
             self._tg.start_soon(self._run_error_callbacks, result)
         self._wake_waiters(s.id)
 
     def _on_clock_jump(self, delta: int, now: int) -> None:
-        """The wall clock was stepped by ``delta`` µs (``now`` is the new wall time).
-
-        * Intervals measure elapsed time, so their grids move with the clock: no stall after a
-          step back, no burst after a step forward.
-        * Wall-clock triggers keep their wall times, following Vixie cron: after a step back
-          (of up to 3 hours) fixed-time schedules (daily, fixed cron, one-shots) are not run
-          again, while wildcard cron schedules (``*`` in the minute or hour) follow the new
-          clock. A step back of more than 3 hours is a reset: every wall-clock trigger plans
-          its next fire from the new time. What a step forward skipped over is handled by the
-          misfire grace time and coalescing (at most one run per schedule by default).
-        """
+        """The wall clock was stepped by ``delta`` µs (``now`` is the new wall time): every
+        planned fire moves as :func:`._planning.clock_step` says, and the queue is rebuilt."""
         logger.warning(
             "the wall clock jumped by %s; interval schedules re-anchored",
             TimeDuration._unchecked(delta),
         )
-        reset = delta < -VIXIE_RESET_MICROS
+        persistence = self._persistence
         for s in self._schedules.values():
             nxt = s.next_micros
             if nxt is None or s.status in _FINISHED:
                 continue
-            schedule = s.schedule
-            if type(schedule) is _ScheduleAtInterval:
-                s.created_micros += delta
-                s.next_micros = nxt + delta
-            elif type(schedule) is IntervalTrigger and schedule.anchor is not None:
-                anchor = Timestamp._unchecked(schedule.anchor.micros_since_epoch + delta)
-                s.schedule = attrs.evolve(schedule, anchor=anchor)
-                s.next_micros = nxt + delta
-            elif delta < 0 and (reset or _follows_wall_clock(schedule)):
-                replanned = self._next_after(s, now)
-                if replanned is not None and replanned < nxt:
-                    s.next_micros = replanned
-                else:
-                    continue
-            else:
+            moved = clock_step(s.schedule, s.created_micros, nxt, delta, now)
+            if moved is None:
                 continue
-            if self._store is not None:
-                self._mark_dirty(s)
-        self._rebuild_heap()
+            s.schedule, s.created_micros, s.next_micros = moved
+            if persistence is not None:
+                persistence.mark_dirty(s)
+        self._queue.rebuild(self._schedules.values())
 
-    def _rebuild_heap(self) -> None:
-        heap = []
-        for s in self._schedules.values():
-            if s.next_micros is not None and (s.status is _PENDING or s.status is _RUNNING):
-                heap.append((s.next_micros, s.id, s))
-        heapq.heapify(heap)
-        self._heap = heap
-        self._stale = 0
-
-    # --- internals: executions ----------------------------------------------------------------
-
-    async def _trigger_task(self, s: ScheduledReducerCall) -> None:
-        limiter = self._limiter
-        assert limiter is not None
-        slot = _Slot()
-        await limiter.acquire_on_behalf_of(slot)
-        now = self._clock.now_micros()
-        if s.status is _CANCELLED or not self._admit(s, now):
-            limiter.release_on_behalf_of(slot)
-            return
-        await self._worker(s, now, slot)
-
-    async def _worker(self, s: ScheduledReducerCall, fire: int, slot: _Slot) -> None:
-        """An execution task: run the admitted fire, then, while fires are backlogged, take the
-        next due one instead of exiting (it already holds a limiter slot; this saves spawning
-        a task per fire under load). Releases the slot when done."""
-        limiter = self._limiter
-        assert limiter is not None
-        try:
-            ran = 0
-            while True:
-                await self._execute(s, fire, slot)
-                if self._state != _RUNNING_STATE or not slot.held:
-                    break
-                heap = self._heap
-                if not heap or heap[0][0] > self._clock.now_micros():
-                    break
-                ran += 1
-                if ran % _WORKER_YIELD_EVERY == 0:
-                    await anyio.lowlevel.checkpoint()  # fairness with a target that never yields
-                taken = self._take_due(self._clock.now_micros())
-                if taken is None:
-                    break
-                s, fire = taken
-        finally:
-            if slot.held:
-                slot.held = False
-                limiter.release_on_behalf_of(slot)
-
-    async def _execute(self, s: ScheduledReducerCall, fire: int, slot: _Slot) -> None:
-        """Run one admitted fire of ``s`` (with retries, then any buffered fire). Holds the
-        limiter ``slot`` while calling the target, not while backing off."""
-        limiter = self._limiter
-        assert limiter is not None
-        clock = self._clock
-        stats = self._stats
-        policy = s.policy
-        interrupted = False
-        try:
-            while True:
-                claimed = True
-                if self._store is not None:
-                    claimed = await self._claim(s, fire)
-                attempt = 1
-                while claimed:
-                    started = clock.now_micros()
-                    if attempt == 1:
-                        stats.record_lateness(started - fire)
-                    t0 = clock.monotonic_micros()
-                    error: Exception | None = None
-                    value: Any = None
-                    try:
-                        timeout = policy.timeout
-                        if timeout is None:
-                            value = await self._call(s.reducer_name, *s.args)
-                        else:
-                            seconds = timeout.micros / 1e6
-                            with anyio.fail_after(seconds):
-                                if self._target_is_client:
-                                    value = await self._call(
-                                        s.reducer_name, *s.args, timeout=seconds
-                                    )
-                                else:
-                                    value = await self._call(s.reducer_name, *s.args)
-                    except Exception as exc:
-                        error = exc
-                    duration = clock.monotonic_micros() - t0
-                    ok = error is None
-                    result = ScheduleResult(
-                        s.id, s.reducer_name, fire, started, duration, ok, error, attempt, value
-                    )
-                    s.last_result = result
-                    stats.record_execution(s.reducer_name, ok, duration)
-                    if not ok:
-                        logger.info(
-                            "schedule %r: %s%r attempt %d failed: %r",
-                            s.id,
-                            s.reducer_name,
-                            s.args,
-                            attempt,
-                            error,
-                        )
-                    if self._execution_callbacks:
-                        await self._run_callbacks(result)
-                    if not ok and self._error_callbacks:
-                        await self._run_error_callbacks(result)
-                    if ok or attempt > policy.max_retries or s.status is _CANCELLED:
-                        break
-                    delay = policy.backoff_delay(attempt, self._random.random())
-                    slot.held = False
-                    limiter.release_on_behalf_of(slot)
-                    await clock.sleep_until(Timestamp._unchecked(clock.now_micros() + delay))
-                    await limiter.acquire_on_behalf_of(slot)
-                    slot.held = True
-                    attempt += 1
-                    stats.retries += 1
-                buffered = s.buffered
-                if (
-                    buffered is None
-                    or policy.coalesce is _ALL  # deferred fires go back to the heap (finally)
-                    or s.status is _CANCELLED
-                    or s.status is _PAUSED
-                ):
-                    break
-                s.buffered = None
-                s.run_count += 1
-                fire = buffered
-                self._wake_waiters(s.id)
-        except anyio.get_cancelled_exc_class():
-            interrupted = True
-            # The scheduler stopped while this ran. Record it: the fire is not run again (with
-            # a store it was claimed: at most once, never twice).
-            now = clock.now_micros()
-            s.last_result = ScheduleResult(
-                s.id,
-                s.reducer_name,
-                fire,
-                now,
-                0,
-                False,
-                SchedulerError(
-                    f"schedule {s.id!r} ({s.reducer_name}): the execution for "
-                    f"{Timestamp._unchecked(fire)} was cancelled because the scheduler stopped"
-                ),
-                1,
-            )
-            raise
-        finally:
-            s.running -= 1
-            self._active -= 1
-            if not s.running:
-                deferred, s.buffered = s.buffered, None
-                if (
-                    deferred is not None
-                    and not interrupted
-                    and policy.coalesce is _ALL
-                    and deferred == s.next_micros
-                    and (s.status is _RUNNING or s.status is _PENDING)
-                ):
-                    self._push(s, deferred)
-                if s.status is _RUNNING:
-                    if s.next_micros is not None:
-                        s.status = _PENDING
-                    else:
-                        last = s.last_result
-                        s.status = (
-                            ScheduleStatus.COMPLETED
-                            if last is None or last.ok  # None: another instance claimed it
-                            else ScheduleStatus.FAILED
-                        )
-                        self._finish(s)
-            if self._store is not None and s.status not in _FINISHED:
-                self._mark_dirty(s)
-            self._wake_waiters(s.id)
-            if not self._active:
-                self._signal_progress()
-
-    async def _claim(self, s: ScheduledReducerCall, fire: int) -> bool:
-        """Claim the fire in the shared store; False if another instance has it or the store
-        failed (then the fire is recorded as a failure and not run: never run twice).
-
-        With a store that has ``claim_fires``, concurrent claims go out together: a claimer
-        task sends everything queued since its last round trip in one call (one transaction
-        and one worker-thread hop for SQLite, instead of one per fire)."""
-        store = self._store
-        assert store is not None
-        try:
-            if self._claim_queue is not None:
-                request = _ClaimRequest(s.id, fire)
-                self._claim_queue.append(request)
-                if self._claim_event is not None:
-                    self._claim_event.set()
-                await request.event.wait()
-                if request.error is not None:
-                    raise request.error
-                won = request.won
-            else:
-                won = await store.claim_fire(s.id, Timestamp._unchecked(fire), self._instance_id)
-        except Exception as exc:
-            logger.error("schedule %r: claiming fire %s failed: %r", s.id, fire, exc)
-            now = self._clock.now_micros()
-            result = ScheduleResult(s.id, s.reducer_name, fire, now, 0, False, exc, 1)
-            s.last_result = result
-            self._stats.record_execution(s.reducer_name, False, 0)
-            if self._error_callbacks:
-                await self._run_error_callbacks(result)
-            return False
-        if not won:
-            self._stats.skipped += 1  # another instance sharing the store runs this fire
-        return won
-
-    async def _claimer(self, store: Any) -> None:
-        """Send queued claims to the store in batches (see :meth:`_claim`)."""
-        assert self._claim_queue is not None
-        while True:
-            if not self._claim_queue:
-                self._claim_event = anyio.Event()
-                await self._claim_event.wait()
-            batch, self._claim_queue = self._claim_queue, []
-            try:
-                fires = [(r.schedule_id, Timestamp._unchecked(r.fire)) for r in batch]
-                results = await store.claim_fires(fires, self._instance_id)
-                for request, won in zip(batch, results, strict=True):
-                    request.won = bool(won)
-            except Exception as exc:
-                for request in batch:
-                    request.error = exc
-            for request in batch:
-                request.event.set()
+    # --- internals: callbacks and waiters -----------------------------------------------------
 
     async def _run_callbacks(self, result: ScheduleResult) -> None:
         what = f"schedule {result.schedule_id!r}"
@@ -1360,109 +1046,6 @@ class ReducerScheduler:
         if self._progress is None:
             self._progress = anyio.Event()
         await self._progress.wait()
-
-    # --- internals: the store (write-behind) --------------------------------------------------
-
-    def _mark_dirty(self, s: ScheduledReducerCall) -> None:
-        self._dirty[s.id] = s
-        if self._dirty_event is not None:
-            self._dirty_event.set()
-
-    def _mark_deleted(self, schedule_id: str) -> None:
-        self._dirty[schedule_id] = None
-        if self._dirty_event is not None:
-            self._dirty_event.set()
-
-    async def _store_writer(self, store: ScheduleStore) -> None:
-        while True:
-            if not self._dirty:
-                self._dirty_event = anyio.Event()
-                await self._dirty_event.wait()
-            await self._flush_store(store)
-
-    async def _flush_store(self, store: ScheduleStore) -> None:
-        """Write every dirty schedule's latest state: in one transaction per batch when the
-        store offers ``save_many``/``delete_many`` (both built-in stores do); if a batch fails,
-        one by one, so one bad record does not lose the others."""
-        batched = (
-            getattr(store, "save_many", None) is not None
-            and getattr(store, "delete_many", None) is not None
-        )
-        while self._dirty:
-            batch, self._dirty = self._dirty, {}
-            if batched:
-                try:
-                    saves = [self._record(s) for s in batch.values() if s is not None]
-                    deletes = [sid for sid, s in batch.items() if s is None]
-                    if saves:
-                        await store.save_many(saves)  # type: ignore[attr-defined]
-                    if deletes:
-                        await store.delete_many(deletes)  # type: ignore[attr-defined]
-                    continue
-                except Exception:
-                    logger.warning("schedule store: batch write failed; writing one by one")
-            for schedule_id, s in batch.items():
-                try:
-                    if s is None:
-                        await store.delete(schedule_id)
-                    else:
-                        await store.save(self._record(s))
-                except Exception:
-                    logger.exception("schedule store: writing %r failed", schedule_id)
-
-    def _record(self, s: ScheduledReducerCall) -> StoredSchedule:
-        from ._stores import StoredSchedule
-
-        schedule = s.schedule
-        if isinstance(schedule, ScheduleAt):
-            trigger = trigger_from_schedule_at(schedule, Timestamp._unchecked(s.created_micros))
-        else:
-            trigger = schedule
-        status = _PENDING if s.status is _RUNNING else s.status
-        return StoredSchedule(
-            id=s.id,
-            reducer_name=s.reducer_name,
-            args=s.args,
-            trigger=trigger.to_dict(),
-            policy=s.policy.to_dict(),
-            metadata=dict(s.metadata),
-            status=status.value,
-            run_count=s.run_count,
-            next_run_micros=s.next_micros,
-            created_at_micros=s.created_micros,
-        )
-
-    async def _load_from_store(self, store: ScheduleStore) -> None:
-        """Adopt the store's schedules. A schedule added before start with the same id wins
-        (so re-adding named schedules at every start is idempotent) and overwrites the row."""
-        for record in await store.load_all():
-            if record.id in self._schedules:
-                continue
-            try:
-                trigger = trigger_from_dict(record.trigger)
-                policy = SchedulePolicy.from_dict(record.policy)
-                status = ScheduleStatus(record.status)
-            except (InvalidScheduleError, ValueError, TypeError) as exc:
-                logger.error("schedule store: skipping unreadable schedule %r: %s", record.id, exc)
-                continue
-            if status is _RUNNING:
-                status = _PENDING
-            policy = self._policy_cache.setdefault(("stored", policy), policy)
-            s = ScheduledReducerCall(
-                record.id,
-                record.reducer_name,
-                tuple(record.args),
-                trigger,
-                record.metadata,
-                policy,
-                record.created_at_micros,
-                record.next_run_micros,
-                status,
-                record.run_count,
-            )
-            self._schedules[record.id] = s
-            if status is _PENDING:
-                self._push(s, s.next_micros)
 
     def __repr__(self) -> str:
         return (

@@ -38,11 +38,13 @@ from .._errors import InvalidScheduleError, SchedulerError
 from .._time import I64_MAX, ScheduleAt, TimeDuration, Timestamp
 
 __all__ = [
+    "MAX_COALESCE_STEPS",
     "CronTrigger",
     "DailyTrigger",
     "IntervalTrigger",
     "OnceTrigger",
     "Trigger",
+    "TriggerBase",
     "TimezoneLike",
     "trigger_from_dict",
     "trigger_from_schedule_at",
@@ -88,6 +90,67 @@ class Trigger(Protocol):
     def describe(self) -> str:
         """A short text for people: ``"every 5s"``, ``"daily at 02:30 America/New_York"``."""
         ...
+
+    # The planning questions (:class:`TriggerBase` answers them from ``next_fire``): the
+    # engine asks the trigger, never which class it is.
+
+    def next_fire_micros(self, after: int) -> int | None:
+        """``next_fire`` in µs since the epoch (the engine's hot path)."""
+        ...
+
+    def latest_fire_micros(self, fire: int, now: int) -> int:
+        """The latest fire time in ``fire..now`` (``fire`` is one): for coalescing."""
+        ...
+
+    @property
+    def follows_wall_clock(self) -> bool:
+        """Whether, after the wall clock is stepped back, the next fire follows the new clock
+        (wildcard cron, Vixie cron's rule) rather than keeping its planned instant."""
+        ...
+
+    def shifted(self, delta_micros: int) -> Trigger | None:
+        """This trigger moved with a wall-clock step of ``delta_micros`` if it measures elapsed
+        time (intervals: no stall after a step back, no burst after a step forward), or
+        ``None`` if its fire times are wall-clock times that stay where they are."""
+        ...
+
+
+#: How many fire times :meth:`TriggerBase.latest_fire_micros` steps through at most.
+MAX_COALESCE_STEPS: Final = 1024
+
+
+class TriggerBase:
+    """Default answers to the planning questions of :class:`Trigger`, from ``next_fire``.
+
+    Every built-in trigger derives from it; a custom trigger can too, and then needs only
+    ``next_fire``, ``initial_fire``, ``bind``, ``to_schedule_at``, ``to_dict`` and
+    ``describe``.
+    """
+
+    __slots__ = ()
+
+    def next_fire(self, after: Timestamp) -> Timestamp | None:
+        raise NotImplementedError
+
+    def next_fire_micros(self, after: int) -> int | None:
+        nxt = self.next_fire(Timestamp._unchecked(after))
+        return None if nxt is None else nxt.micros_since_epoch
+
+    def latest_fire_micros(self, fire: int, now: int) -> int:
+        latest = fire
+        for _ in range(MAX_COALESCE_STEPS):  # bounded: coalescing never walks a year of ticks
+            nxt = self.next_fire_micros(latest)
+            if nxt is None or nxt > now:
+                break
+            latest = nxt
+        return latest
+
+    @property
+    def follows_wall_clock(self) -> bool:
+        return False
+
+    def shifted(self, delta_micros: int) -> Trigger | None:
+        return None
 
 
 # --- argument converters (validators at the edge) ----------------------------------------------
@@ -142,6 +205,12 @@ def _to_duration(value: object) -> TimeDuration:
     return duration
 
 
+#: A fixed offset must be strictly within a day (what ``datetime.timezone`` accepts).
+_MAX_OFFSET: Final = _dt.timedelta(hours=24)
+#: The longest IANA zone name is about 30 characters; longer names are refused before the
+#: file system is asked (which fails with "File name too long").
+_MAX_ZONE_NAME: Final = 255
+
 _OFFSET_NAME = re.compile(r"UTC([+-])(\d{2}):(\d{2})", re.ASCII)
 
 
@@ -159,10 +228,20 @@ def _to_zone(value: object) -> _dt.tzinfo:
         if match is not None:
             sign = -1 if match[1] == "-" else 1
             offset = _dt.timedelta(hours=int(match[2]), minutes=int(match[3])) * sign
+            if int(match[3]) >= 60 or not -_MAX_OFFSET < offset < _MAX_OFFSET:
+                raise InvalidScheduleError(
+                    f"timezone: {value!r} is not a valid offset: it must be strictly between "
+                    "UTC-24:00 and UTC+24:00"
+                )
             return _to_zone(_dt.timezone(offset))
+        if len(value) > _MAX_ZONE_NAME or "\0" in value:
+            raise InvalidScheduleError(
+                f"timezone: {value[:40]!r}... ({len(value)} characters) is not a known IANA time "
+                "zone name (e.g. 'Europe/London') or a fixed offset like 'UTC+05:30'"
+            )
         try:
             return ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise InvalidScheduleError(
                 f"timezone: {value!r} is not a known IANA time zone name "
                 "(e.g. 'Europe/London') or a fixed offset like 'UTC+05:30'"
@@ -310,7 +389,7 @@ def _timestamp_or_none(micros: int) -> Timestamp | None:
 
 
 @attrs.frozen(slots=True)
-class OnceTrigger:
+class OnceTrigger(TriggerBase):
     """Fire once, at ``at`` (a :class:`Timestamp` or an aware datetime).
 
     ``next_fire(after)`` is ``at`` while ``at`` is still ahead and ``None`` afterwards;
@@ -343,7 +422,7 @@ class OnceTrigger:
 
 
 @attrs.frozen(slots=True)
-class IntervalTrigger:
+class IntervalTrigger(TriggerBase):
     """Fire every ``every``, at ``anchor + k * |every|`` for k = 1, 2, ...
 
     The anchor is the creation time unless given: :meth:`bind` fills it in. Fire times are
@@ -385,6 +464,31 @@ class IntervalTrigger:
         if self.end is not None and fire > self.end.micros_since_epoch:
             return None
         return _timestamp_or_none(fire)
+
+    def next_fire_micros(self, after: int) -> int | None:
+        anchor = self.anchor
+        if anchor is None or self.start is not None or self.end is not None:
+            return super().next_fire_micros(after)
+        # the grid arithmetic without building Timestamps (the hot path of intervals)
+        every = abs(self.every.micros)
+        base = anchor.micros_since_epoch
+        k = (after - base) // every + 1
+        return base + (k if k > 1 else 1) * every
+
+    def latest_fire_micros(self, fire: int, now: int) -> int:
+        anchor = self.anchor
+        if anchor is None or self.start is not None or self.end is not None:
+            return super().latest_fire_micros(fire, now)
+        every = abs(self.every.micros)
+        base = anchor.micros_since_epoch
+        return max(fire, base + (now - base) // every * every)
+
+    def shifted(self, delta_micros: int) -> IntervalTrigger:
+        if self.anchor is None:
+            return self
+        return attrs.evolve(
+            self, anchor=Timestamp._unchecked(self.anchor.micros_since_epoch + delta_micros)
+        )
 
     def bind(self, created_at: Timestamp) -> IntervalTrigger:
         return self if self.anchor is not None else attrs.evolve(self, anchor=created_at)
@@ -430,7 +534,7 @@ def _check_range(name: str, low: int, high: int) -> Any:
 
 
 @attrs.frozen(slots=True)
-class DailyTrigger:
+class DailyTrigger(TriggerBase):
     """Fire every day at ``hour:minute:second`` wall-clock time in ``timezone``.
 
     Daylight-saving changes follow the Vixie cron policy for fixed times: a time inside the
@@ -517,7 +621,7 @@ def _check_expression(instance: CronTrigger, attribute: object, expression: str)
 
 
 @attrs.frozen(slots=True)
-class CronTrigger:
+class CronTrigger(TriggerBase):
     """Fire whenever the wall clock in ``timezone`` matches a crontab ``expression``.
 
     Five fields (minute hour day-of-month month day-of-week) or six with seconds first, in the
@@ -551,6 +655,10 @@ class CronTrigger:
     def fixed_time(self) -> bool:
         """Whether the fixed-time DST policy applies (neither minute nor hour starts with *)."""
         return self._fixed_time
+
+    @property
+    def follows_wall_clock(self) -> bool:
+        return not self._fixed_time
 
     def next_fire(self, after: Timestamp) -> Timestamp | None:
         local = _local(after, self.timezone)

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-import heapq
 from typing import Final
 
 import anyio
 import anyio.lowlevel
 
+from .._backend import current_backend
+from .._deadlines import DeadlineHeap
 from .._time import TimeDuration, Timestamp
 
 __all__ = ["VirtualClock"]
@@ -59,7 +60,7 @@ class VirtualClock:
     def __init__(self, start: Timestamp | None = None) -> None:
         self._now = (start or _DEFAULT_START).micros_since_epoch
         self._monotonic = 0
-        self._sleepers: list[tuple[int, int, _Sleeper]] = []
+        self._sleepers: DeadlineHeap[tuple[int, int, _Sleeper]] = DeadlineHeap(_awake_pending)
         self._seq = 0
 
     # --- readings -----------------------------------------------------------------------------
@@ -100,11 +101,13 @@ class VirtualClock:
     async def _wait(self, deadline: int | None) -> None:
         sleeper = _Sleeper(deadline if deadline is not None else 2**63)
         self._seq += 1
-        heapq.heappush(self._sleepers, (sleeper.deadline, self._seq, sleeper))
+        self._sleepers.push((sleeper.deadline, self._seq, sleeper))
         try:
             await sleeper.event.wait()
         finally:
             sleeper.cancelled = True  # harmless if it already woke; skipped by advance()
+            if not sleeper.event.is_set():  # left its entry behind in the heap
+                self._sleepers.note_stale()
 
     # --- driving time -------------------------------------------------------------------------
 
@@ -129,17 +132,14 @@ class VirtualClock:
         await self.settle()
         sleepers = self._sleepers
         while True:
-            while sleepers and sleepers[0][2].cancelled:
-                heapq.heappop(sleepers)
-            if not sleepers or sleepers[0][0] > target:
+            first = sleepers.peek()
+            if first is None or first[0] > target:
                 break
-            step = sleepers[0][0]
+            step = first[0]
             self._monotonic += step - self._now
             self._now = step
-            while sleepers and sleepers[0][0] == step:
-                sleeper = heapq.heappop(sleepers)[2]
-                if not sleeper.cancelled:
-                    sleeper.event.set()
+            while (entry := sleepers.pop_due(step)) is not None:
+                entry[2].event.set()
             await self.settle()
         self._monotonic += target - self._now
         self._now = target
@@ -151,8 +151,7 @@ class VirtualClock:
         sleeper so it re-reads the clock (as the real clock does within a second)."""
         micros = delta.micros if isinstance(delta, TimeDuration) else round(delta * 1e6)
         self._now += micros
-        woken, self._sleepers = self._sleepers, []
-        for _, _, sleeper in woken:
+        for _, _, sleeper in self._sleepers.drain():
             if not sleeper.cancelled:
                 sleeper.event.set()
         await self.settle()
@@ -160,9 +159,7 @@ class VirtualClock:
     async def settle(self) -> None:
         """Let every other task run until it is blocked (anyio's ``wait_all_tasks_blocked``
         without the 0.1 s polling of its asyncio implementation)."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio: trio's implementation is exact and fast
+        if current_backend() != "asyncio":  # trio's implementation is exact and fast
             await anyio.wait_all_tasks_blocked()
             return
         this_task = asyncio.current_task()
@@ -185,6 +182,10 @@ class VirtualClock:
 
     def __repr__(self) -> str:
         return f"VirtualClock(now={self.now()}, pending_sleepers={len(self._sleepers)})"
+
+
+def _awake_pending(entry: tuple[int, int, _Sleeper]) -> bool:
+    return not entry[2].cancelled
 
 
 def _is_blocked(task: asyncio.Task[object]) -> bool:

@@ -403,4 +403,3 @@ def check_schedule_id(schedule_id: object) -> str:
     if type(schedule_id) is not str:
         raise TypeError(f"schedule id: expected str, got {type(schedule_id).__name__}")
     return schedule_id
-

@@ -109,4 +109,3 @@ class MemoryStore(StoreBase):
 
     def __repr__(self) -> str:
         return f"<MemoryStore schedules={len(self._records)} claims={len(self._claims)}>"
-

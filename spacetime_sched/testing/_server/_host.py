@@ -21,12 +21,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import attrs
 
 from ... import sats
+from ..._clock import Clock, SystemClock
 from ..._identity import ConnectionId, Identity
 from ..._time import ScheduleAtInterval, ScheduleAtTime, TimeDuration, Timestamp
 from ...protocol import (
@@ -74,23 +75,9 @@ __all__ = [
 logger = logging.getLogger("spacetime_sched.testing.server")
 
 
-class ServerClock(Protocol):
-    """The clock the host reads and sleeps on (``VirtualClock`` fits, for fast tests)."""
-
-    def now(self) -> Timestamp: ...
-
-    async def sleep_until(self, deadline: Timestamp) -> None: ...
-
-
-class _SystemClock:
-    """Wall-clock time; sleeps with anyio."""
-
-    def now(self) -> Timestamp:
-        return Timestamp.now()
-
-    async def sleep_until(self, deadline: Timestamp) -> None:
-        remaining = deadline.micros_since_epoch - Timestamp.now().micros_since_epoch
-        await anyio.sleep(max(remaining, 0) / 1_000_000)
+#: The clock the host reads and sleeps on: the library's one clock protocol (``VirtualClock``
+#: fits, for fast tests).
+ServerClock = Clock
 
 
 class NoSuchFunctionError(LookupError):
@@ -131,7 +118,7 @@ class Host:
         self.module = module
         self.schema = module.schema
         self.database_name = database or module.name
-        self.clock: ServerClock = clock if clock is not None else _SystemClock()
+        self.clock: ServerClock = clock if clock is not None else SystemClock()
         #: The database's identity (the ``sender`` of ``init`` and of scheduled reducers).
         self.identity = identity_from_claims("localhost", f"database:{self.database_name}")
         self.owner_identity = identity_from_claims("localhost", "owner")

@@ -1,20 +1,21 @@
 """The schedule timer: when each armed schedule-table row is due, and one task that waits.
 
-Rows are keyed by ``(table name, row id)``. A heap orders the due times; re-arming or
-disarming a row leaves its old heap entry behind, skipped later because it no longer matches
-the row's current due time (lazy deletion keeps every change O(log n)). The task sleeps until
+Rows are keyed by ``(table name, row id)``. A :class:`~spacetime_sched._deadlines.DeadlineHeap`
+orders the due times; re-arming or disarming a row leaves its old entry behind, skipped later
+because it no longer matches the row's current due time (lazy deletion keeps every change
+O(log n)). The task sleeps until
 the earliest due time, and is woken early whenever a row is armed.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import anyio
 import anyio.lowlevel
 
+from ..._deadlines import DeadlineHeap
 from ..._time import ScheduleAtInterval, ScheduleAtTime, Timestamp
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class ScheduleTimer:
     def __init__(self, clock: ServerClock) -> None:
         self._clock = clock
         self._due: dict[RowKey, int] = {}
-        self._heap: list[tuple[int, int, str, int]] = []
+        self._heap: DeadlineHeap[tuple[int, int, str, int]] = DeadlineHeap(self._is_live)
         self._sequence = 0  # FIFO among equal due times
         self._wake: anyio.Event | None = None
 
@@ -60,7 +61,7 @@ class ScheduleTimer:
         """(Re)schedule ``key`` for ``due`` (µs since the epoch)."""
         self._due[key] = due
         self._sequence += 1
-        heapq.heappush(self._heap, (due, self._sequence, *key))
+        self._heap.push((due, self._sequence, *key))
         if self._wake is not None:
             self._wake.set()
 
@@ -70,15 +71,15 @@ class ScheduleTimer:
     def is_armed(self, key: RowKey) -> bool:
         return key in self._due
 
+    def _is_live(self, entry: tuple[int, int, str, int]) -> bool:
+        # stale: the row was deleted, changed or re-armed since this entry was pushed
+        due, _, table, row_id = entry
+        return self._due.get((table, row_id)) == due
+
     def next_due(self) -> int | None:
         """The earliest due time, or ``None`` when nothing is armed."""
-        heap = self._heap
-        while heap:
-            due, _, table, row_id = heap[0]
-            if self._due.get((table, row_id)) == due:
-                return due
-            heapq.heappop(heap)  # stale: the row was deleted, changed or re-armed
-        return None
+        entry = self._heap.peek()
+        return None if entry is None else entry[0]
 
     async def run(self, fire: Callable[[RowKey, int], None]) -> NoReturn:
         """Forever: wait for the earliest due row, disarm it and call ``fire(key, due)``."""
@@ -91,7 +92,9 @@ class ScheduleTimer:
             if due > self._clock.now().micros_since_epoch:
                 await self._sleep_or_wake(Timestamp(due), wake)
                 continue
-            _, _, table, row_id = heapq.heappop(self._heap)
+            popped = self._heap.pop()
+            assert popped is not None  # next_due() just found it
+            _, _, table, row_id = popped
             self.disarm((table, row_id))
             fire((table, row_id), due)
             await anyio.lowlevel.checkpoint()
