@@ -9,7 +9,6 @@ nothing is left behind.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
 from collections.abc import Iterator
@@ -18,15 +17,19 @@ from typing import Any, Final
 
 import anyio
 
+from .._deadlines import DeadlineHeap
 from .._errors import ArgumentError, CallTimeoutError, ConnectionClosedError
 
 __all__ = ["PendingRequests", "Waiter", "check_timeout"]
 
 _U32_MASK: Final = 0xFFFF_FFFF
 
-# Stale heap entries (calls answered long before their deadline) are swept out once there are
-# this many more of them than calls in flight, so the heap stays proportional to the backlog.
+# Stale deadline entries (calls answered long before their deadline) are swept out once there
+# are more than this many and they are most of the heap, so it stays proportional to the backlog.
 _COMPACT_SLACK: Final = 1024
+
+# A deadline entry: (deadline in anyio.current_time() seconds, tie-breaker, timeout, waiter).
+_Deadline = tuple[float, int, float, "Waiter"]
 
 
 def check_timeout(timeout: object, what: str) -> float | None:
@@ -49,7 +52,16 @@ def check_timeout(timeout: object, what: str) -> float | None:
 class Waiter:
     """One outstanding request: set once with the server's answer or with a failure."""
 
-    __slots__ = ("_error", "_event", "_live", "_owner", "_result", "_timed_out", "what")
+    __slots__ = (
+        "_error",
+        "_event",
+        "_live",
+        "_owner",
+        "_queued",
+        "_result",
+        "_timed_out",
+        "what",
+    )
 
     def __init__(self, what: str, owner: PendingRequests) -> None:
         self.what = what
@@ -59,6 +71,7 @@ class Waiter:
         self._error: BaseException | None = None
         self._timed_out: float | None = None
         self._live = True
+        self._queued = False  # a deadline entry of ours is in the owner's heap
 
     def set_result(self, result: Any) -> None:
         if not self._event.is_set():
@@ -105,7 +118,9 @@ class PendingRequests:
         self._waiters: dict[int, Waiter] = {}
         self._closed: BaseException | None = None
         self._is_closed = False
-        self._deadlines: list[tuple[float, int, float, Waiter]] = []
+        self._deadlines: DeadlineHeap[_Deadline] = DeadlineHeap(
+            _waiting, compact_slack=_COMPACT_SLACK
+        )
         self._order = itertools.count()
         self._next_deadline = math.inf
         self._deadline_moved = anyio.Event()
@@ -126,13 +141,12 @@ class PendingRequests:
         finally:
             waiter._live = False
             del self._waiters[request_id]
+            if waiter._queued:  # answered (or cancelled) before its deadline
+                self._deadlines.note_stale()
 
     def _add_deadline(self, deadline: float, timeout: float, waiter: Waiter) -> None:
-        heap = self._deadlines
-        if len(heap) > 2 * len(self._waiters) + _COMPACT_SLACK:
-            heap[:] = [entry for entry in heap if entry[3]._live]
-            heapq.heapify(heap)
-        heapq.heappush(heap, (deadline, next(self._order), timeout, waiter))
+        self._deadlines.push((deadline, next(self._order), timeout, waiter))
+        waiter._queued = True
         if deadline < self._next_deadline:
             self._next_deadline = deadline
             self._deadline_moved.set()
@@ -143,11 +157,12 @@ class PendingRequests:
         heap = self._deadlines
         while True:
             now = anyio.current_time()
-            while heap and heap[0][0] <= now:
-                _, _, timeout, waiter = heapq.heappop(heap)
-                if waiter._live:
-                    waiter._set_timed_out(timeout)
-            self._next_deadline = heap[0][0] if heap else math.inf
+            while (entry := heap.pop_due(now)) is not None:
+                _, _, timeout, waiter = entry
+                waiter._queued = False
+                waiter._set_timed_out(timeout)
+            first = heap.first_deadline()
+            self._next_deadline = math.inf if first is None else first
             self._deadline_moved = anyio.Event()
             with anyio.CancelScope(deadline=self._next_deadline):
                 await self._deadline_moved.wait()
@@ -175,3 +190,8 @@ class PendingRequests:
         self._closed = reason
         for waiter in list(self._waiters.values()):
             waiter.set_closed(reason)
+
+
+def _waiting(entry: _Deadline) -> bool:
+    """Whether a deadline entry still counts: its caller is still waiting."""
+    return entry[3]._live
