@@ -515,6 +515,10 @@ class DbConnection:
 
     def _set_state(self, state: _State) -> None:
         self._state = state
+        self._notify()
+
+    def _notify(self) -> None:
+        """Wake the calls waiting for a reconnect, to look at the state again."""
         changed, self._state_changed = self._state_changed, anyio.Event()
         changed.set()
 
@@ -538,12 +542,18 @@ class DbConnection:
                 await call_callback_logged(callback, self, reason, logger=log, what="on_disconnect")
 
     def _stop_reconnecting(self) -> None:
+        """We are closing: no further attempt, and calls waiting for one fail now."""
         self._closing = True
         scope = self._reconnect_scope
         if scope is not None:
             scope.cancel()
+        self._notify()
 
     async def _shutdown(self) -> None:
+        if self._state is _State.RECONNECTING:
+            # No answer can come: let the scheduler's waiting calls fail at once, not at
+            # their timeouts, so that it stops promptly.
+            self._stop_reconnecting()
         # The scheduler stops first, while its running calls can still get their answers.
         with anyio.move_on_after(_SCHEDULER_GRACE, shield=True):
             await self._detach_scheduler()
