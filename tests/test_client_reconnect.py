@@ -54,9 +54,7 @@ class World:
 
 def make_module(world: World) -> Any:
     module = testing.Module(DATABASE)
-    module.table(
-        "item", [("id", sats.U32), ("label", sats.STRING)], primary_key="id", public=True
-    )
+    module.table("item", [("id", sats.U32), ("label", sats.STRING)], primary_key="id", public=True)
     if world.with_notes:
         module.table("note", [("text", sats.STRING)], public=True)
 
@@ -98,7 +96,8 @@ class Servers:
 
     async def stop(self) -> None:
         """Kill the running server (its WebSockets close with 1001) and wait until it is gone."""
-        assert self._stop is not None and self._stopped is not None
+        assert self._stop is not None
+        assert self._stopped is not None
         self._stop.set()
         await self._stopped.wait()
 
@@ -106,7 +105,8 @@ class Servers:
         self, world: World, port: int, secret: bytes, *, task_status: anyio.abc.TaskStatus[Any]
     ) -> None:
         stop, stopped = self._stop, self._stopped
-        assert stop is not None and stopped is not None
+        assert stop is not None
+        assert stopped is not None
         try:
             async with testing.LocalServer(
                 make_module(world), database=DATABASE, port=port, secret=secret
@@ -132,7 +132,7 @@ def builder(server: Any, policy: ReconnectPolicy | bool = FAST) -> DbConnectionB
 async def until(condition: Callable[[], bool]) -> None:
     """Wait (at most 5 s) for a condition that has no event of its own to wait on."""
     with anyio.fail_after(5):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - polling a view that has no event
             await anyio.sleep(0.002)
 
 
@@ -205,7 +205,8 @@ async def test_a_killed_server_comes_back_with_subscriptions_reconciled_and_sche
             published: list[Any] = []
             item_sub.on_update(published.append)
             recorder = Recorder(conn)
-            assert items(conn) == first.items and notes(conn) == ["a", "b"]
+            assert items(conn) == first.items
+            assert notes(conn) == ["a", "b"]
             conn.scheduler.add_execution_callback(on_result)
             conn.scheduler.schedule_at_interval("ping", [], 0.02)
             with anyio.fail_after(5):
@@ -226,7 +227,8 @@ async def test_a_killed_server_comes_back_with_subscriptions_reconciled_and_sche
                 with anyio.fail_after(5):
                     await dropped.wait()
             assert len(lost) == 2  # neither was retried by the client
-            assert not conn.is_connected and conn.is_active
+            assert not conn.is_connected
+            assert conn.is_active
             assert "close code 1001" in str(disconnects[0])
 
             # While it is down, a call waits for the connection (within its timeout).
@@ -236,7 +238,8 @@ async def test_a_killed_server_comes_back_with_subscriptions_reconciled_and_sche
                 with anyio.fail_after(5):
                     await conn.wait_connected()
             assert conn.is_connected
-            assert conn.identity == identity and connects == [identity, identity]
+            assert conn.identity == identity
+            assert connects == [identity, identity]
 
             # The cache holds what the new server has (plus the call made while down, and the
             # scheduled call retried), and the callbacks said only what changed.
@@ -260,7 +263,8 @@ async def test_a_killed_server_comes_back_with_subscriptions_reconciled_and_sche
             difference = published[0].for_table("item")
             assert sorted(row["label"] for row in difference.deletes) == ["three", "two"]
             assert sorted(row["label"] for row in difference.inserts) == ["TWO", "four"]
-            assert item_sub.is_active and note_sub.is_active
+            assert item_sub.is_active
+            assert note_sub.is_active
 
             # Schedules kept running: the interval pings the new server, and the lost scheduled
             # call counted as a failed execution, then its retry ran on the new server.
@@ -289,7 +293,7 @@ async def test_a_long_outage_takes_several_attempts_and_calls_time_out_meanwhile
             await conn.subscribe("SELECT * FROM item")
             await servers.stop()
             await until(lambda: not conn.is_connected)
-            with pytest.raises(CallTimeoutError, match="not back within 0.05 s"):
+            with pytest.raises(CallTimeoutError, match=r"not back within 0\.05 s"):
                 await conn.call_reducer_async("add_item", 2, "two", timeout=0.05)
             with pytest.raises(CallTimeoutError):
                 await conn.wait_connected(timeout=0.01)
@@ -326,11 +330,15 @@ async def test_a_subscription_the_restarted_server_refuses_ends_with_its_error_c
             await servers.start(changed, port=port)
             with anyio.fail_after(5):
                 await conn.wait_connected()
-            assert note_sub.is_ended and not item_sub.is_ended
-            assert len(errors) == 1 and isinstance(errors[0], QueryError)
+            assert note_sub.is_ended
+            assert not item_sub.is_ended
+            assert len(errors) == 1
+            assert isinstance(errors[0], QueryError)
             assert "refused after reconnecting" in str(errors[0])
-            assert note_sub.error and "note" in note_sub.error
-            assert deleted == [{"text": "a"}] and len(conn.db["note"]) == 0
+            assert note_sub.error
+            assert "note" in note_sub.error
+            assert deleted == [{"text": "a"}]
+            assert len(conn.db["note"]) == 0
             assert items(conn) == {1: "one"}
         await servers.stop()
 
@@ -344,19 +352,25 @@ async def test_a_server_that_refuses_the_token_after_restart_ends_the_block() ->
         servers = Servers(task_group)
         server = await servers.start(world)
         port = server.port
-        connection = builder(server).on_connect_error(failures.append).build()
-        with pytest.raises(ConnectError) as caught:
-            async with connection as conn:
-                sub = await conn.subscribe("SELECT * FROM item", on_error=ended.append)
+        conn = builder(server).on_connect_error(failures.append).build()
+
+        async def run() -> None:
+            async with conn:
+                await conn.subscribe("SELECT * FROM item", on_error=ended.append)
                 await servers.stop()
                 # Another signing key: the old token is worthless now.
                 await servers.start(world, port=port, secret=b"another-key-" * 3)
                 await anyio.sleep_forever()  # the give-up cancels the body
+
+        with pytest.raises(ConnectError) as caught:
+            await run()
         message = str(caught.value)
-        assert "after 1 attempt;" in message and "rejected the token" in message
+        assert "after 1 attempt;" in message
+        assert "rejected the token" in message
         assert failures == [caught.value]
-        assert sub.is_ended and ended == [caught.value]
-        assert not conn.is_active and conn.close_reason is caught.value
+        assert ended == [caught.value]  # the subscription ended with it
+        assert not conn.is_active
+        assert conn.close_reason is caught.value
         with pytest.raises(ConnectionClosedError):
             await conn.call_reducer_async("ping")
         await servers.stop()
@@ -369,21 +383,24 @@ async def test_max_attempts_exhausted_ends_the_block_naming_attempts_and_last_re
     async with anyio.create_task_group() as task_group:
         servers = Servers(task_group)
         server = await servers.start(World(items={}, notes=[]))
-        with pytest.raises(ConnectError, match=r"after 3 attempts; last reason: .*could not reach"):
-            async with builder(server, policy).with_scheduling().build() as conn:
+        conn = builder(server, policy).with_scheduling().build()
+
+        async def call_while_down() -> None:
+            # It waits for the connection; the give-up ends it with the connection's error, or
+            # cancels it first (whichever the event loop runs first).
+            with pytest.raises(ConnectionClosedError, match="gave up"):
+                await conn.call_reducer_async("ping")
+
+        async def run() -> None:
+            async with conn:
                 conn.scheduler.schedule_at_interval("ping", [], 0.01)
                 await servers.stop()
-
-
-                async def call_while_down() -> None:
-                    # It waits for the connection; the give-up ends it with the connection's
-                    # error, or cancels it first (whichever the event loop runs first).
-                    with pytest.raises(ConnectionClosedError, match="gave up"):
-                        await conn.call_reducer_async("ping")
-
                 async with anyio.create_task_group() as calls:
                     calls.start_soon(call_while_down)
                     await anyio.sleep_forever()  # the give-up cancels the body
+
+        with pytest.raises(ConnectError, match=r"after 3 attempts; last reason: .*could not reach"):
+            await run()
         assert not conn.is_active
         assert isinstance(conn.close_reason, ConnectError)
     assert task_ids() <= before
@@ -413,7 +430,8 @@ async def test_leaving_the_block_or_disconnecting_while_reconnecting_is_prompt()
                     calls.start_soon(call)
                     await until(lambda: conn.pending_calls == 0 and len(closed) == 0)
                     await conn.disconnect()
-                assert not conn.is_active and len(closed) == 1
+                assert not conn.is_active
+                assert len(closed) == 1
             server = await servers.start(World(items={}, notes=[]))
             async with builder(server, slow).with_scheduling().build() as conn:
                 ping = conn.scheduler.schedule_at_interval("ping", [], 0.01, timeout=60)
@@ -442,7 +460,8 @@ async def test_without_a_policy_a_drop_still_closes_the_connection_for_good() ->
                 with anyio.fail_after(5):
                     await world.stalled.wait()
                 await servers.stop()
-            assert not conn.is_active and len(lost) == 1
+            assert not conn.is_active
+            assert len(lost) == 1
             with pytest.raises(ConnectionClosedError, match="closed"):
                 await conn.wait_connected()
     never_entered = DbConnection.builder().with_uri("http://127.0.0.1:9").with_database_name("x")

@@ -156,8 +156,12 @@ class Dispatcher:
             else:
                 held_back.append(message)
         held_back.extend(queue)
+        # A subscription dropped meanwhile (unsubscribe while reconnecting) keeps no rows.
+        fresh = {qsid: rows for qsid, rows in fresh.items() if not handles[qsid].is_ended}
         reconciliation = await self._cache.reconcile(fresh, self._primary_key)
         for query_set_id, handle in handles.items():
+            if handle.is_ended:
+                continue
             if query_set_id in refused:
                 error = refused[query_set_id]
                 failure = QueryError(
