@@ -85,8 +85,11 @@ def test_from_datetime_then_back_is_the_same_instant(value: dt.datetime) -> None
     t = Timestamp.from_datetime(value)
     # Compare in UTC: Python's == between different zones is always False for an ambiguous
     # (repeated) local time (PEP 495), even when the instants agree.
-    assert t.to_datetime() == value.astimezone(UTC)
+    assert t.to_utc() == value.astimezone(UTC)
     assert t.to_datetime() - value == dt.timedelta(0)
+    # By default it comes back in the zone it was created from (its timezone_info).
+    assert t.timezone_info is value.tzinfo
+    assert t.to_datetime().tzinfo is value.tzinfo
 
 
 @given(durations)
