@@ -739,7 +739,9 @@ def test_at_time_accepts_timestamp_datetime_or_unix_seconds() -> None:
     assert ScheduleAt.at_time(1.5) == ScheduleAt.Time(Timestamp(1_500_000))
     assert ScheduleAt.at_time(2) == ScheduleAt.Time(Timestamp(2 * SECOND))
     naive = dt.datetime(2025, 1, 1)  # local time, as naive.timestamp() reads it
-    assert ScheduleAt.at_time(naive) == ScheduleAt.Time(Timestamp(round(naive.timestamp()) * SECOND))
+    assert ScheduleAt.at_time(naive) == ScheduleAt.Time(
+        Timestamp(round(naive.timestamp()) * SECOND)
+    )
     with pytest.raises(TypeError, match="at_time"):
         ScheduleAt.at_time("2025-01-01T00:00:00Z")  # type: ignore[arg-type]
 
