@@ -918,8 +918,9 @@ class ScheduleAt:
         value: ScheduleAt | Timestamp | _dt.datetime | TimeDuration | _dt.timedelta,
     ) -> ScheduleAt:
         """``value`` as a ScheduleAt: a ScheduleAt is returned as is; a Timestamp or datetime
-        (naive means local time) becomes a Time; a TimeDuration or timedelta becomes an Interval. Bare numbers
-        are refused because they could mean either (use :meth:`at_time`/:meth:`at_interval`)."""
+        (naive means local time) becomes a Time; a TimeDuration or timedelta becomes an
+        Interval. Bare numbers are refused because they could mean either (use
+        :meth:`at_time`/:meth:`at_interval`)."""
         if isinstance(value, ScheduleAt):
             return value
         if isinstance(value, (Timestamp, _dt.datetime)):
