@@ -37,6 +37,7 @@ from ._errors import (
     TimeRangeError,
 )
 from ._identity import ConnectionId, Identity
+from ._version import __version__
 from ._time import (
     EnhancedTimeDuration,
     EnhancedTimestamp,
@@ -83,7 +84,6 @@ from .scheduler import (
     schedule_repeating,
 )
 
-__version__ = "0.1.0"
 
 __all__ = [
     "ConnectionId",
