@@ -121,10 +121,8 @@ def prelude() -> dict[str, Any]:
     import datetime as _dt
     import time
 
-    names: dict[str, Any] = {name: getattr(spacetime_sched, name) for name in spacetime_sched.__all__}
-    names.update(
-        time=time, datetime=_dt.datetime, timedelta=_dt.timedelta, timezone=_dt.timezone
-    )
+    names = {name: getattr(spacetime_sched, name) for name in spacetime_sched.__all__}
+    names.update(time=time, datetime=_dt.datetime, timedelta=_dt.timedelta, timezone=_dt.timezone)
     return names
 
 
@@ -156,7 +154,8 @@ def _keep_expression_values(tree: ast.Module) -> ast.Module:
         )
         if isinstance(statement, ast.Expr) and not is_print:
             keep = ast.parse(f"{_VALUES}.append(None)").body[0]
-            assert isinstance(keep, ast.Expr) and isinstance(keep.value, ast.Call)
+            assert isinstance(keep, ast.Expr)
+            assert isinstance(keep.value, ast.Call)
             keep.value.args = [statement.value]
             statement = ast.copy_location(keep, statement)
         body.append(statement)
@@ -164,9 +163,7 @@ def _keep_expression_values(tree: ast.Module) -> ast.Module:
     return ast.fix_missing_locations(tree)
 
 
-async def run(
-    code: str, givens: dict[str, Any] | None = None, *, uri: str | None = None
-) -> Run:
+async def run(code: str, givens: dict[str, Any] | None = None, *, uri: str | None = None) -> Run:
     """Run a snippet as written (after :func:`prepare`), in a namespace of :func:`prelude` and
     ``givens``; top-level ``await`` is awaited here."""
     namespace = prelude() | dict(givens or {})
@@ -176,7 +173,7 @@ async def run(
     compiled = compile(tree, "<design-document>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        result = eval(compiled, namespace)  # noqa: S307 - the document's own code
+        result = eval(compiled, namespace)  # the document's own code, nothing else
         if result is not None:  # a coroutine: the snippet has a top-level await
             await result
     del namespace[_VALUES]
@@ -288,9 +285,9 @@ def calls(server: LocalServer) -> list[tuple[str, str]]:
     return [(row["reducer"], row["args"]) for row in rows]
 
 
-async def wait_for_call(server: LocalServer, reducer: str, *, timeout: float = 10.0) -> str:
-    """Wait until ``reducer`` has run on the server; its arguments as text."""
-    with anyio.fail_after(timeout):
+async def wait_for_call(server: LocalServer, reducer: str) -> str:
+    """Wait (10 s at most) until ``reducer`` has run on the server; its arguments as text."""
+    with anyio.fail_after(10):
         while True:
             for name, args in calls(server):
                 if name == reducer:

@@ -61,6 +61,9 @@ UTC = dt.timezone.utc
 SECOND = 1_000_000
 NEEDS_H9C = "needs h9c: "
 NEEDS_H9S = "needs h9s: "
+#: The document's ✅ and ❌, as its copy spells them (UTF-8 read as Mac Roman).
+DOC_CHECK = "\N{WHITE HEAVY CHECK MARK}".encode().decode("mac_roman")
+DOC_CROSS = "\N{CROSS MARK}".encode().decode("mac_roman")
 
 
 def documented(code: str, line_start: str) -> str:
@@ -114,7 +117,7 @@ def next_utc(now: Timestamp, hour: int, minute: int) -> Timestamp:
     return candidate if candidate > now else candidate + TimeDuration.from_hours(24)
 
 
-# --- the document, whole ---------------------------------------------------------------------------
+# --- the document, whole --------------------------------------------------------------------------
 
 #: Which test checks each Python snippet (by the heading above it).
 COVERED = {
@@ -146,7 +149,7 @@ def test_every_python_snippet_has_a_test() -> None:
         assert python_snippets()[heading].code.strip()
 
 
-# --- Key Classes and Types (outlines, not code) -----------------------------------------------------
+# --- Key Classes and Types (outlines, not code) ---------------------------------------------------
 
 
 def test_key_classes_enhanced_time_types() -> None:
@@ -154,7 +157,10 @@ def test_key_classes_enhanced_time_types() -> None:
     with pytest.raises(SyntaxError):  # "- name: type" lines: an outline, read by outline()
         ast.parse(code)
     classes = outline(code)
-    assert classes["EnhancedTimestamp"] == ["micros_since_epoch: int", "timezone_info: Optional[timezone]"]
+    assert classes["EnhancedTimestamp"] == [
+        "micros_since_epoch: int",
+        "timezone_info: Optional[timezone]",
+    ]
     now = EnhancedTimestamp.now()
     assert type(now.micros_since_epoch) is int
     assert now.timezone_info is None
@@ -205,7 +211,7 @@ def test_key_classes_scheduling_system_start_stop() -> None:
     assert inspect.iscoroutinefunction(ReducerScheduler.stop)
 
 
-# --- 1. Enhanced Time Utilities ----------------------------------------------------------------------
+# --- 1. Enhanced Time Utilities -------------------------------------------------------------------
 
 
 async def test_microsecond_precision() -> None:
@@ -219,7 +225,7 @@ async def test_microsecond_precision() -> None:
     assert result.output[0] == f"Microseconds: {timestamp.micros_since_epoch}"
     assert result["duration"] == TimeDuration(30_500_000)
     assert result.output[1] == "Precise: 30500000µs"
-    assert same_text(result.output[1], "Precise: " + documented(code, "print(f\"Precise"))
+    assert same_text(result.output[1], "Precise: " + documented(code, 'print(f"Precise'))
     assert len(result.output) == 2
 
 
@@ -270,9 +276,8 @@ async def test_type_safe_scheduling() -> None:
     future_timestamp = Timestamp.now() + TimeDuration.from_hours(1)  # not defined by the document
     duration = EnhancedTimeDuration.from_seconds(30.5)  # from "Microsecond Precision"
     # The snippet's own asserts are checks too: run() fails if one does not hold.
-    result = await run(
-        snippet("Type-Safe Scheduling"), {"future_timestamp": future_timestamp, "duration": duration}
-    )
+    givens = {"future_timestamp": future_timestamp, "duration": duration}
+    result = await run(snippet("Type-Safe Scheduling"), givens)
     assert result["time_schedule"] == ScheduleAt.Time(future_timestamp)
     assert result["interval_schedule"] == ScheduleAt.Interval(duration)
 
@@ -308,7 +313,7 @@ async def test_flexible_input_types_datetime_now_is_now_in_new_york() -> None:
     assert before <= result.values[0].value <= after
 
 
-# --- 3. Reducer Scheduling System ----------------------------------------------------------------
+# --- 3. Reducer Scheduling System -----------------------------------------------------------------
 
 
 async def test_comprehensive_scheduling_api() -> None:
@@ -368,7 +373,7 @@ async def test_schedule_management() -> None:
         assert calls(server) == []
 
 
-# --- 4. Modern Client Integration ------------------------------------------------------------------
+# --- 4. Modern Client Integration -----------------------------------------------------------------
 
 
 def test_scheduler_property_call_reducer_async_signature() -> None:
@@ -389,7 +394,8 @@ def test_scheduler_property_call_reducer_async_signature() -> None:
 
 
 @pytest.mark.xfail(
-    strict=True, reason=NEEDS_H9C + "ModernSpacetimeDBClient() with no arguments, and its .scheduler"
+    strict=True,
+    reason=NEEDS_H9C + "ModernSpacetimeDBClient() with no arguments, and its .scheduler",
 )
 async def test_scheduler_property(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SPACETIMEDB_URI", raising=False)
@@ -426,7 +432,7 @@ async def test_connection_builder_integration() -> None:
         assert not client.is_active
 
 
-# --- 5. Convenience Functions -------------------------------------------------------------------------
+# --- 5. Convenience Functions ---------------------------------------------------------------------
 
 
 async def test_simple_scheduling_apis() -> None:
@@ -450,7 +456,7 @@ async def test_simple_scheduling_apis() -> None:
         assert await wait_for_call(server, "reminder") == "('user',)"
 
 
-# --- 6. Performance and Monitoring ---------------------------------------------------------------------
+# --- 6. Performance and Monitoring ----------------------------------------------------------------
 
 
 async def test_high_precision_timing() -> None:
@@ -485,7 +491,7 @@ async def test_execution_analytics() -> None:
         assert stats["average_duration"] == ran.duration
 
 
-# --- Usage Examples ------------------------------------------------------------------------------------
+# --- Usage Examples -------------------------------------------------------------------------------
 
 
 async def test_basic_time_operations() -> None:
@@ -554,12 +560,16 @@ async def test_advanced_scheduling() -> None:
         assert isinstance(ran, ScheduleResult)
         assert ran.ok
         # The document's print, its odd characters included (they are in the original).
-        assert out.getvalue().splitlines() == [f"‚úÖ {schedule_id} completed in {ran.duration}"]
-        assert demojibake("‚úÖ") == "\N{WHITE HEAVY CHECK MARK}"
+        assert DOC_CHECK in snippet("Advanced Scheduling")
+        assert out.getvalue().splitlines() == [
+            f"{DOC_CHECK} {schedule_id} completed in {ran.duration}"
+        ]
         assert await wait_for_call(server, "process_analytics") == "({'batch_size': 1000},)"
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_H9S + "add_error_callback calls on_error(schedule_id, error)")
+@pytest.mark.xfail(
+    strict=True, reason=NEEDS_H9S + "add_error_callback calls on_error(schedule_id, error)"
+)
 async def test_advanced_scheduling_error_callback() -> None:
     async with design_server() as server, connected(server) as client:
         scheduler, _ = await _advanced_scheduling(server, client)
@@ -570,13 +580,13 @@ async def test_advanced_scheduling_error_callback() -> None:
         assert not ran.ok
         # on_success is an execution callback, so it prints for this attempt too; on_error
         # prints once, with the schedule id and the error, as the document shows.
-        failed = [line for line in out.getvalue().splitlines() if line.startswith("‚ùå")]
-        assert failed == [f"‚ùå {failing} failed: {ran.error}"]
+        assert DOC_CROSS in snippet("Advanced Scheduling")
+        failed = [line for line in out.getvalue().splitlines() if line.startswith(DOC_CROSS)]
+        assert failed == [f"{DOC_CROSS} {failing} failed: {ran.error}"]
         assert "disk full" in str(ran.error)
-        assert demojibake("‚ùå") == "\N{CROSS MARK}"
 
 
-# --- TypeScript SDK Parity --------------------------------------------------------------------------------
+# --- TypeScript SDK Parity ------------------------------------------------------------------------
 
 
 async def test_api_compatibility() -> None:
@@ -590,7 +600,8 @@ async def test_api_compatibility() -> None:
     assert result["schedule"] == ScheduleAt.Time(timestamp)
     # The Python names mirror the TypeScript ones in the same block.
     typescript = next(b.code for b in blocks() if b.language == "typescript")
-    for ts, py in [("Timestamp.now()", "now"), ("fromSeconds(30)", "from_seconds"), ("atTime", "at_time")]:
+    pairs = [("Timestamp.now()", "now"), ("fromSeconds(30)", "from_seconds"), ("atTime", "at_time")]
+    for ts, py in pairs:
         assert ts in typescript
         assert py in snippet("API Compatibility")
 
