@@ -37,7 +37,6 @@ from ._errors import (
     TimeRangeError,
 )
 from ._identity import ConnectionId, Identity
-from ._version import __version__
 from ._time import (
     EnhancedTimeDuration,
     EnhancedTimestamp,
@@ -51,6 +50,7 @@ from ._time import (
     duration_from_seconds,
     timestamp_now,
 )
+from ._version import __version__ as __version__  # the one version source (pyproject reads it)
 from .client import (
     DbConnection,
     DbConnectionBuilder,
@@ -83,7 +83,6 @@ from .scheduler import (
     schedule_once,
     schedule_repeating,
 )
-
 
 __all__ = [
     "ConnectionId",
