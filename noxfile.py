@@ -95,7 +95,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    session.install(*PROJECT, *_group("test", "typecheck"))
+    session.install(*PROJECT, *_group("typecheck"))
     session.run("mypy", "spacetime_sched")
 
 
