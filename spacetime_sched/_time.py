@@ -530,8 +530,19 @@ TimeDuration.ZERO = TimeDuration._unchecked(0)
 TzLike: TypeAlias = str | _dt.tzinfo
 
 
+class _DisplayZone:
+    """The slot behind :attr:`Timestamp.timezone_info`, kept out of attrs' fields on purpose.
+
+    Outside attrs it takes no part in equality, hashing or ``attrs.astuple``, and a Timestamp
+    whose slot was never filled (the trusted constructors and the BSATN decoder, which build
+    millions) reads as None, so the hot paths pay nothing for a display-only zone.
+    """
+
+    __slots__ = ("_display_zone",)
+
+
 @attrs.frozen(slots=True, init=False, repr=False, order=False)
-class Timestamp:
+class Timestamp(_DisplayZone):
     """A point in time: exact integer microseconds since 1970-01-01T00:00:00Z (Unix epoch).
 
     SpacetimeDB's ``Timestamp``. Negative values are before the epoch; the range is the signed
@@ -551,7 +562,6 @@ class Timestamp:
     """
 
     micros_since_epoch: int
-    timezone_info: _dt.tzinfo | None = attrs.field(default=None, eq=False)
 
     UNIX_EPOCH: ClassVar[Timestamp]
 
@@ -559,15 +569,24 @@ class Timestamp:
         _set_timestamp_micros(
             self, _check_i64(_require_int(micros_since_epoch, "Timestamp"), "Timestamp")
         )
-        _set_timestamp_zone(self, None if timezone_info is None else _zone(timezone_info))
+        if timezone_info is not None:
+            _set_timestamp_zone(self, _zone(timezone_info))
 
     @staticmethod
     def _unchecked(micros_since_epoch: int) -> Timestamp:
         """Trusted fast constructor for callers that know the value is an in-range int."""
         self = _new(Timestamp)
         _set_timestamp_micros(self, micros_since_epoch)
-        _set_timestamp_zone(self, None)
         return self
+
+    @property
+    def timezone_info(self) -> _dt.tzinfo | None:
+        """The zone this instant is displayed in, or None (see the class docstring)."""
+        return getattr(self, "_display_zone", None)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle and copy: attrs' own state covers its fields only, not the display zone.
+        return (Timestamp, (self.micros_since_epoch, self.timezone_info))
 
     def _zoned(self, zone: _dt.tzinfo | None) -> Timestamp:
         """This instant with ``zone`` as its display zone (a new value unless nothing changes)."""
@@ -575,7 +594,8 @@ class Timestamp:
             return self
         other = _new(Timestamp)
         _set_timestamp_micros(other, self.micros_since_epoch)
-        _set_timestamp_zone(other, zone)
+        if zone is not None:
+            _set_timestamp_zone(other, zone)
         return other
 
     # --- constructors -------------------------------------------------------------------------
@@ -835,7 +855,7 @@ class Timestamp:
 
 _set_timestamp_micros = Timestamp.__dict__["micros_since_epoch"].__set__
 
-_set_timestamp_zone = Timestamp.__dict__["timezone_info"].__set__
+_set_timestamp_zone = _DisplayZone.__dict__["_display_zone"].__set__
 
 #: (unit, its name, how many of it make the next unit), smallest first.
 _RELATIVE_UNITS: Final = (

@@ -288,12 +288,10 @@ def _timestamp_node() -> Node:
         return _pack_i64(co.timestamp_micros(value))
 
     make, set_since_epoch = object.__new__, _slot_setter(Timestamp, "micros_since_epoch")
-    set_zone = _slot_setter(Timestamp, "timezone_info")  # display-only; never on the wire
 
     def dec(buf: Any, off: int) -> tuple[Any, int]:
         stamp = make(Timestamp)
         set_since_epoch(stamp, _unpack_i64(buf, off)[0])
-        set_zone(stamp, None)
         return stamp, off + 8
 
     return Node(enc, dec, 8, 8, Flat("q", Timestamp, "micros_since_epoch", new))
@@ -383,7 +381,6 @@ def _schedule_at_node(generic: Node) -> Node:
     set_time = _slot_setter(time_cls, "value")
     set_micros = _slot_setter(TimeDuration, "micros")
     set_since_epoch = _slot_setter(Timestamp, "micros_since_epoch")
-    set_zone = _slot_setter(Timestamp, "timezone_info")
 
     def dec(buf: Any, off: int) -> tuple[Any, int]:
         tag, micros = _unpack_tag_i64(buf, off)
@@ -396,7 +393,6 @@ def _schedule_at_node(generic: Node) -> Node:
         if tag == 1:
             stamp = new(Timestamp)
             set_since_epoch(stamp, micros)
-            set_zone(stamp, None)
             at = new(time_cls)
             set_time(at, stamp)
             return at, off + 9
