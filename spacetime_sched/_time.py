@@ -468,7 +468,7 @@ class TimeDuration:
         whole next unit it is shown in that unit (59.96 s reads ``1.0min``, not ``60.0s``).
         A negative duration gets a ``-``. Use :meth:`format_precise` when every µs matters.
         """
-        tenths, name = _in_largest_unit(abs(self.micros))
+        tenths, name = _nearest_in_units(abs(self.micros), _HUMAN_UNITS, 10)
         whole, tenth = divmod(tenths, 10)
         return f"{'-' if self.micros < 0 else ''}{whole}.{tenth}{name}"
 
@@ -495,15 +495,18 @@ _HUMAN_UNITS: Final = (
 )
 
 
-def _in_largest_unit(magnitude: int) -> tuple[int, str]:
-    """(tenths of the unit, rounded to nearest with ties to even; unit name) for
-    :meth:`TimeDuration.format_human_readable`: the largest unit ``magnitude`` reaches, moved up
-    one when the rounded value reaches a whole next unit."""
-    for unit, name, per_next in _HUMAN_UNITS:
-        tenths = round(Fraction(magnitude * 10, unit))
-        if per_next is None or tenths < per_next * 10:
-            return tenths, name
-    raise AssertionError("unreachable: days have no next unit")
+def _nearest_in_units(
+    magnitude: int, units: tuple[tuple[int, str, int | None], ...], steps: int
+) -> tuple[int, str]:
+    """``magnitude`` µs in ``1/steps`` of a unit, rounded to the nearest (ties to even, exact),
+    and the unit's name: the first unit of ``units`` (smallest first) in which the rounded
+    count stays below one whole next unit. Both human formats use it (format_human_readable
+    in tenths, format_relative in whole units), so both round the same way."""
+    for unit, name, per_next in units:
+        count = round(Fraction(magnitude * steps, unit))
+        if per_next is None or count < per_next * steps:
+            return count, name
+    raise AssertionError("unreachable: the last unit has no next unit")
 
 
 _new = object.__new__
@@ -780,7 +783,7 @@ class Timestamp(_DisplayZone):
         """
         reference = Timestamp.now() if now is None else now
         delta = reference.micros_since_epoch - self.micros_since_epoch
-        count, name = _relative_count(abs(delta))
+        count, name = _nearest_in_units(abs(delta), _RELATIVE_UNITS, 1)
         if count == 0:
             return "just now"
         text = f"{count} {name}{'' if count == 1 else 's'}"
@@ -864,16 +867,6 @@ _RELATIVE_UNITS: Final = (
     (MICROS_PER_HOUR, "hour", 24),
     (MICROS_PER_DAY, "day", None),
 )
-
-
-def _relative_count(magnitude: int) -> tuple[int, str]:
-    """(count, unit name) of :meth:`Timestamp.format_relative`: ``magnitude`` µs rounded to
-    the nearest unit (ties to even), moving up while the count reaches a whole next unit."""
-    for unit, name, per_next in _RELATIVE_UNITS:
-        count = round(Fraction(magnitude, unit))
-        if per_next is None or count < per_next:
-            return count, name
-    raise AssertionError("unreachable: days have no next unit")
 
 
 def _timestamp(micros: int, what: str) -> Timestamp:
