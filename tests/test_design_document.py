@@ -212,11 +212,20 @@ def test_key_classes_scheduling_system() -> None:
     } | set(fields)
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_H9S + "async ReducerScheduler.start() / stop()")
-def test_key_classes_scheduling_system_start_stop() -> None:
+@pytest.mark.xfail(strict=True, reason=NEEDS_H9S + "await ReducerScheduler.start() / stop()")
+async def test_key_classes_scheduling_system_start_stop() -> None:
     assert outline(snippet("2. Scheduling System"))["ReducerScheduler"][4] == "start() / stop()"
-    assert inspect.iscoroutinefunction(ReducerScheduler.start)  # type: ignore[attr-defined]
-    assert inspect.iscoroutinefunction(ReducerScheduler.stop)
+
+    async def target(reducer: str, *args: Any) -> None:
+        return None
+
+    # Both are awaited, as the document's usage example does, inside the scheduler's owner.
+    async with ReducerScheduler(target) as scheduler:
+        assert scheduler.running
+        await scheduler.start()  # already running: a no-op
+        assert scheduler.running
+        await scheduler.stop()
+        assert scheduler.closed
 
 
 # --- 1. Enhanced Time Utilities -------------------------------------------------------------------
@@ -436,6 +445,9 @@ async def test_connection_builder_integration() -> None:
             assert client.is_active
             assert scheduler.running
             assert await wait_for_call(server, "heartbeat") == "()"
+            ran = await scheduler.wait_for(heartbeat)  # the server ran it; now its result is in
+            assert isinstance(ran, ScheduleResult)
+            assert ran.ok
             assert scheduler.get_schedule(heartbeat).status is ScheduleStatus.COMPLETED
         assert not client.is_active
 
