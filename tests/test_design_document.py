@@ -61,8 +61,6 @@ from spacetime_sched.testing import LocalServer
 
 UTC = dt.timezone.utc
 SECOND = 1_000_000
-NEEDS_H9C = "needs h9c: "
-NEEDS_H9S = "needs h9s: "
 #: The document's ✅ and ❌, as its copy spells them (UTF-8 read as Mac Roman).
 DOC_CHECK = "\N{WHITE HEAVY CHECK MARK}".encode().decode("mac_roman")
 DOC_CROSS = "\N{CROSS MARK}".encode().decode("mac_roman")
@@ -212,7 +210,6 @@ def test_key_classes_scheduling_system() -> None:
     } | set(fields)
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_H9S + "await ReducerScheduler.start() / stop()")
 async def test_key_classes_scheduling_system_start_stop() -> None:
     assert outline(snippet("2. Scheduling System"))["ReducerScheduler"][4] == "start() / stop()"
 
@@ -410,10 +407,6 @@ def test_scheduler_property_call_reducer_async_signature() -> None:
     assert ours.parameters[timeout.arg].default == default.value == 30.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=NEEDS_H9C + "ModernSpacetimeDBClient() with no arguments, and its .scheduler",
-)
 async def test_scheduler_property(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SPACETIMEDB_URI", raising=False)
     code, _signature = split_at(snippet("Scheduler Property"), "# Async reducer calling")
@@ -427,11 +420,6 @@ async def test_scheduler_property(monkeypatch: pytest.MonkeyPatch) -> None:
     await not_connected(client)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=NEEDS_H9C + "build() returns the unconnected connection; client.scheduler before "
-    "connecting; `async with client:`",
-)
 async def test_connection_builder_integration() -> None:
     async with design_server() as server:
         result = await run(snippet("Connection Builder Integration"), uri=server.uri)
@@ -525,11 +513,6 @@ async def test_basic_time_operations() -> None:
     assert result["future"] - result["now"] == TimeDuration.from_minutes(30)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=NEEDS_H9C + "build() returns the connection and client.scheduler works before it "
-    "connects; " + NEEDS_H9S + "await scheduler.start() inside the connection's block",
-)
 async def test_scheduling_reducers() -> None:
     code = snippet("Scheduling Reducers")
     # Structured concurrency: the document's last line starts the scheduler, which must run
@@ -587,9 +570,6 @@ async def test_advanced_scheduling() -> None:
         assert await wait_for_call(server, "process_analytics") == "({'batch_size': 1000},)"
 
 
-@pytest.mark.xfail(
-    strict=True, reason=NEEDS_H9S + "add_error_callback calls on_error(schedule_id, error)"
-)
 async def test_advanced_scheduling_error_callback() -> None:
     async with design_server() as server, connected(server) as client:
         scheduler, _ = await _advanced_scheduling(server, client)
