@@ -275,6 +275,7 @@ async def test_a_killed_server_comes_back_with_subscriptions_reconciled_and_sche
             assert isinstance(attempts[0].error, ConnectionLostError)
             assert conn.scheduler.get_execution_stats()["retried_executions"] >= 1
             assert server.host.table("item").find(7) is not None
+        assert disconnects[1:] == [None]  # leaving the block: we closed it
         await servers.stop()
     assert task_ids() <= before
 
@@ -433,12 +434,17 @@ async def test_leaving_the_block_or_disconnecting_while_reconnecting_is_prompt()
                 assert not conn.is_active
                 assert len(closed) == 1
             server = await servers.start(World(items={}, notes=[]))
-            async with builder(server, slow).with_scheduling().build() as conn:
+            reasons: list[BaseException | None] = []
+            connection = builder(server, slow).with_scheduling()
+            connection.on_disconnect(lambda conn, error: reasons.append(error))
+            async with connection.build() as conn:
                 ping = conn.scheduler.schedule_at_interval("ping", [], 0.01, timeout=60)
                 await servers.stop()
                 await until(lambda: not conn.is_connected)
                 await until(lambda: conn.scheduler.get_schedule(ping).running > 0)
         assert not conn.is_active
+        assert len(reasons) == 1  # the drop; leaving the block does not report it twice
+        assert reasons[0] is not None
     assert task_ids() <= before
 
 

@@ -416,10 +416,10 @@ class DbConnection:
                         task_status.started()
                     else:
                         self._reconnect_scope = None
-                        assert self._task_group is not None
-                        # Not awaited here: an on_connect that calls a reducer needs this task
-                        # to go on receiving. The task lives in the connection's task group.
-                        self._task_group.start_soon(self._reconnected, name="on_connect")
+                        if self._task_group is not None:  # None once the block is ending
+                            # Not awaited here: an on_connect that calls a reducer needs this
+                            # task to go on receiving. It runs in the connection's task group.
+                            self._task_group.start_soon(self._reconnected, name="on_connect")
                     await self._dispatch.handle(rest)
                     await self._dispatch.receive_loop(ws, lambda: self._closing)
             if handshake.cancelled_caught:
@@ -468,26 +468,36 @@ class DbConnection:
     ) -> BaseException | None:
         """Attempt after attempt, with backoff, until a session is up; then run it. Returns
         why that session ended (``None``: we closed it, or gave up)."""
-        attempt = 0
         with anyio.CancelScope() as scope:
             self._reconnect_scope = scope
-            while not self._closing:
-                if policy.max_attempts is not None and attempt >= policy.max_attempts:
+            try:
+                return await self._attempts(policy, reason)
+            finally:
+                self._reconnect_scope = None
+        return None  # disconnect() or the block's end cancelled the attempts
+
+    async def _attempts(
+        self, policy: ReconnectPolicy, reason: BaseException
+    ) -> BaseException | None:
+        """The attempts of :meth:`_reconnect`; a refused token or identity ends them at once
+        (retrying cannot help)."""
+        attempt = 0
+        while not self._closing:
+            if policy.max_attempts is not None and attempt >= policy.max_attempts:
+                await self._give_up(attempt, reason)
+                return None
+            attempt += 1
+            await anyio.sleep(policy.delay_micros(attempt, self._random.random()) / 1e6)
+            try:
+                return await self._one_session(None)
+            except Exception as exc:
+                reason = sole_exception(exc)
+                log.info("reconnect attempt %d to %s failed: %s", attempt, self.uri, reason)
+                if reason is self._refused or (
+                    isinstance(reason, ConnectError) and reason.status in (401, 403)
+                ):
                     await self._give_up(attempt, reason)
                     return None
-                attempt += 1
-                await anyio.sleep(policy.delay_micros(attempt, self._random.random()) / 1e6)
-                try:
-                    return await self._one_session(None)
-                except Exception as exc:
-                    reason = sole_exception(exc)
-                    log.info("reconnect attempt %d to %s failed: %s", attempt, self.uri, reason)
-                    if reason is self._refused or (
-                        isinstance(reason, ConnectError) and reason.status in (401, 403)
-                    ):
-                        await self._give_up(attempt, reason)  # retrying cannot help
-                        return None
-        self._reconnect_scope = None
         return None
 
     async def _give_up(self, attempts: int, reason: BaseException) -> None:
@@ -504,8 +514,8 @@ class DbConnection:
         await self._mark_closed(error, report=False)
         for callback in self._options.on_connect_error:
             await call_callback_logged(callback, error, logger=log, what="on_connect_error")
-        assert self._task_group is not None
-        self._task_group.cancel_scope.cancel()
+        if self._task_group is not None:  # else the block is ending anyway
+            self._task_group.cancel_scope.cancel()
 
     async def _reconnected(self) -> None:
         for callback in self._options.on_connect:
@@ -531,6 +541,8 @@ class DbConnection:
         if self._disconnect_reported:
             return
         self._disconnect_reported = True
+        # While reconnecting, on_disconnect already heard about the drop.
+        report = report and self._state is not _State.RECONNECTING
         self._set_state(_State.CLOSED)
         self._close_reason = reason
         if reason is not None:
