@@ -473,3 +473,25 @@ async def test_without_a_policy_a_drop_still_closes_the_connection_for_good() ->
     never_entered = DbConnection.builder().with_uri("http://127.0.0.1:9").with_database_name("x")
     with pytest.raises(ConnectionClosedError, match="not connected yet"):
         await never_entered.with_reconnect().build().wait_connected()
+
+
+async def test_on_connect_may_call_reducers_after_every_reconnect() -> None:
+    first = World(items={}, notes=[])
+    second = World(items={}, notes=[])
+    results: list[Any] = []
+
+    async def on_connect(conn: DbConnection, identity: Any, token: str) -> None:
+        results.append(await conn.call_reducer_async("ping"))
+
+    async with anyio.create_task_group() as task_group:
+        servers = Servers(task_group)
+        server = await servers.start(first)
+        port = server.port
+        async with builder(server).on_connect(on_connect).build() as conn:
+            assert first.pings == 1
+            await servers.stop()
+            await until(lambda: not conn.is_connected)
+            await servers.start(second, port=port)
+            await until(lambda: len(results) == 2)  # the second answered by the new server
+            assert second.pings == 1
+        await servers.stop()
