@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import attrs
 import pytest
+from _client_support import FakeServer, FakeSocket
 
 from spacetime_sched import (
     CallTimeoutError,
@@ -31,6 +32,18 @@ from spacetime_sched import (
     sats,
 )
 from spacetime_sched.client import DbConnection, DbConnectionBuilder
+from spacetime_sched.protocol import (
+    BsatnRowList,
+    CallReducer,
+    PersistentTable,
+    QueryRows,
+    QuerySetUpdate,
+    SingleTableRows,
+    Subscribe,
+    SubscribeApplied,
+    TableUpdate,
+    TransactionUpdate,
+)
 
 testing = pytest.importorskip("spacetime_sched.testing")
 
@@ -495,3 +508,62 @@ async def test_on_connect_may_call_reducers_after_every_reconnect() -> None:
             await until(lambda: len(results) == 2)  # the second answered by the new server
             assert second.pings == 1
         await servers.stop()
+
+
+def people(*names: str) -> BsatnRowList:
+    """Rows of the scripted server's ``person(name: String)`` table."""
+    return BsatnRowList.from_row_bytes(len(n).to_bytes(4, "little") + n.encode() for n in names)
+
+
+async def test_changes_that_arrive_while_resubscribing_apply_after_the_reconciliation() -> None:
+    # Scripted: on the second session, a transaction touching query set 1 arrives before query
+    # set 2 is applied. It must not be lost, nor applied to the state from before the drop.
+    sockets: list[FakeSocket] = []
+
+    async def script(ws: FakeSocket, message: Any) -> None:
+        if ws not in sockets:
+            sockets.append(ws)
+        again = len(sockets) > 1
+        if isinstance(message, Subscribe):
+            query_set = message.query_set_id.id
+            names = {
+                (False, 1): ("Ann", "Bob"),
+                (False, 2): ("Zed",),
+                (True, 1): ("Ann",),  # Bob left while we were away
+                (True, 2): ("Zed", "Eve"),  # Eve came
+            }[again, query_set]
+            applied = QueryRows([SingleTableRows("person", people(*names))])
+            await ws.reply(SubscribeApplied(message.request_id, message.query_set_id, applied))
+            if again and query_set == 1:
+                table = TableUpdate("person", [PersistentTable(people("Cy"), people())])
+                await ws.reply(TransactionUpdate([QuerySetUpdate(1, [table])]))
+        elif isinstance(message, CallReducer):
+            await ws.close(1012, "service restart")
+
+    seen: list[tuple[str, str]] = []
+    reasons: list[BaseException | None] = []
+    server = FakeServer(script)
+    connection = (
+        DbConnection.builder()
+        .with_uri("http://fake.invalid")
+        .with_database_name("quickstart")
+        .with_transport(server.transport())
+        .with_reconnect(FAST)
+        .on_disconnect(lambda conn, error: reasons.append(error))
+        .build()
+    )
+    async with connection as conn:
+        conn.db["person"].on_insert(lambda row: seen.append(("insert", row["name"])))
+        conn.db["person"].on_delete(lambda row: seen.append(("delete", row["name"])))
+        await conn.subscribe("SELECT * FROM person WHERE name < 'M'")
+        await conn.subscribe("SELECT * FROM person WHERE name > 'M'")
+        seen.clear()
+        with pytest.raises(ConnectionLostError):
+            await conn.call_reducer_async("add", 1, 2)
+        with anyio.fail_after(5):
+            await conn.wait_connected()
+        await until(lambda: len(seen) == 3)
+        assert seen == [("delete", "Bob"), ("insert", "Eve"), ("insert", "Cy")]
+        assert sorted(row["name"] for row in conn.db["person"]) == ["Ann", "Cy", "Eve", "Zed"]
+    assert "close code 1012: service restart" in str(reasons[0])
+    assert [type(m).__name__ for m in server.received].count("Subscribe") == 4
