@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -19,6 +19,7 @@ import anyio
 
 from .._deadlines import DeadlineHeap
 from .._errors import ArgumentError, CallTimeoutError, ConnectionClosedError, ConnectionLostError
+from ._parking import Parking, parking_clock, parking_factory
 
 __all__ = ["PendingRequests", "Waiter", "check_timeout"]
 
@@ -40,6 +41,8 @@ def check_timeout(timeout: object, what: str) -> float | None:
     ``0`` is allowed (fail at once unless the answer is already there); ``math.inf`` is
     ``None``.
     """
+    if type(timeout) is float and 0.0 <= timeout < math.inf:  # the usual case, checked first
+        return timeout
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
@@ -54,20 +57,23 @@ class Waiter:
 
     __slots__ = (
         "_error",
-        "_event",
         "_live",
         "_lost",
         "_owner",
         "_queued",
         "_result",
+        "_set",
         "_timed_out",
+        "parking",
         "what",
     )
 
-    def __init__(self, what: str, owner: PendingRequests) -> None:
+    def __init__(self, what: str, owner: PendingRequests, parking: Parking) -> None:
         self.what = what
         self._owner = owner
-        self._event = anyio.Event()
+        #: What the caller awaits (then :meth:`answer`).
+        self.parking = parking
+        self._set = False
         self._result: Any = None
         self._error: BaseException | None = None
         self._timed_out: float | None = None
@@ -76,25 +82,29 @@ class Waiter:
         self._queued = False  # a deadline entry of ours is in the owner's heap
 
     def set_result(self, result: Any) -> None:
-        if not self._event.is_set():
+        if not self._set:
+            self._set = True
             self._result = result
-            self._event.set()
+            self.parking.wake()
 
     def set_closed(self, reason: BaseException | None) -> None:
-        if not self._event.is_set():
+        if not self._set:
+            self._set = True
             self._error = reason or ConnectionClosedError("the connection was closed")
-            self._event.set()
+            self.parking.wake()
 
     def set_lost(self, reason: BaseException) -> None:
-        if not self._event.is_set():
+        if not self._set:
+            self._set = True
             self._error = reason
             self._lost = True
-            self._event.set()
+            self.parking.wake()
 
     def _set_timed_out(self, timeout: float) -> None:
-        if not self._event.is_set():
+        if not self._set:
+            self._set = True
             self._timed_out = timeout
-            self._event.set()
+            self.parking.wake()
 
     async def wait(self, timeout: float | None) -> Any:  # noqa: ASYNC109 (the call's deadline)
         """The answer; :class:`CallTimeoutError` after ``timeout`` seconds;
@@ -103,11 +113,18 @@ class Waiter:
         The deadline is kept by the connection's one timeout task
         (:meth:`PendingRequests.run_timeouts`) rather than a cancel scope per call: with a
         thousand calls in flight, entering and leaving a scope per call was a fifth of the
-        client's CPU time.
+        client's CPU time. The wait itself is a :class:`~._parking.Parking`, the cheapest
+        one-shot wait of the running backend. (Reducer calls inline these three lines.)
         """
         if timeout is not None:
-            self._owner._add_deadline(anyio.current_time() + timeout, timeout, self)
-        await self._event.wait()
+            self._owner.add_deadline(timeout, self)
+        await self.parking
+        return self.answer()
+
+    def answer(self) -> Any:
+        """Once woken: the answer, or the failure that woke the waiter, raised."""
+        if self._error is None and self._timed_out is None:
+            return self._result
         if self._timed_out is not None:
             raise CallTimeoutError(f"{self.what}: no answer within {self._timed_out} s")
         if self._lost:
@@ -115,16 +132,19 @@ class Waiter:
                 f"{self.what}: the connection was lost after the request was sent and before "
                 f"its answer came, so it may or may not have run; not retried ({self._error})"
             ) from self._error
-        if self._error is not None:
-            raise ConnectionClosedError(
-                f"{self.what}: the connection closed before the answer arrived ({self._error})"
-            ) from self._error
-        return self._result
+        raise ConnectionClosedError(
+            f"{self.what}: the connection closed before the answer arrived ({self._error})"
+        ) from self._error
 
 
 class PendingRequests:
     """The table of outstanding requests of one connection, keyed by request id, and their
-    deadlines (enforced by :meth:`run_timeouts`, which must run while calls wait)."""
+    deadlines (enforced by :meth:`run_timeouts`, which must run while calls wait).
+
+    A call registers (:meth:`register`) before it sends and forgets (:meth:`forget`) in a
+    ``finally`` when it stops waiting; :meth:`expect` is the same as a ``with`` block, for
+    requests less frequent than calls.
+    """
 
     def __init__(self) -> None:
         self._next_id = 0
@@ -137,27 +157,51 @@ class PendingRequests:
         self._order = itertools.count()
         self._next_deadline = math.inf
         self._deadline_moved = anyio.Event()
+        # The running backend's wait and clock (see ._parking), looked up at the first request.
+        self._parking: Callable[[], Parking] | None = None
+        self._clock: Callable[[], float] = _unbound_clock
 
     def __len__(self) -> int:
         return len(self._waiters)
 
-    @contextmanager
-    def expect(self, what: str) -> Iterator[tuple[int, Waiter]]:
-        """Reserve a request id and register its waiter for the duration of the block."""
+    def register(self, what: str) -> tuple[int, Waiter]:
+        """Reserve a request id and register its waiter; the caller must :meth:`forget` it
+        (in a ``finally``) when it stops waiting."""
         if self._is_closed:
             raise ConnectionClosedError(f"{what}: the connection is closed") from self._closed
+        parking = self._parking
+        if parking is None:
+            parking = self._bind()
         request_id = self._allocate()
-        waiter = Waiter(what, self)
+        waiter = Waiter(what, self, parking())
         self._waiters[request_id] = waiter
+        return request_id, waiter
+
+    def forget(self, request_id: int, waiter: Waiter) -> None:
+        """Unregister a waiter of :meth:`register` (answered, timed out or cancelled)."""
+        waiter._live = False
+        del self._waiters[request_id]
+        if waiter._queued:  # answered (or cancelled) before its deadline
+            self._deadlines.note_stale()
+
+    @contextmanager
+    def expect(self, what: str) -> Iterator[tuple[int, Waiter]]:
+        """:meth:`register` and :meth:`forget` around the block."""
+        request_id, waiter = self.register(what)
         try:
             yield request_id, waiter
         finally:
-            waiter._live = False
-            del self._waiters[request_id]
-            if waiter._queued:  # answered (or cancelled) before its deadline
-                self._deadlines.note_stale()
+            self.forget(request_id, waiter)
 
-    def _add_deadline(self, deadline: float, timeout: float, waiter: Waiter) -> None:
+    def _bind(self) -> Callable[[], Parking]:
+        parking = self._parking = parking_factory()
+        self._clock = parking_clock()
+        return parking
+
+    def add_deadline(self, timeout: float, waiter: Waiter) -> None:
+        """Fail ``waiter`` with :class:`CallTimeoutError` if it is still waiting ``timeout``
+        seconds from now (see :meth:`run_timeouts`)."""
+        deadline = self._clock() + timeout
         self._deadlines.push((deadline, next(self._order), timeout, waiter))
         waiter._queued = True
         if deadline < self._next_deadline:
@@ -214,6 +258,11 @@ class PendingRequests:
         self._closed = reason
         for waiter in list(self._waiters.values()):
             waiter.set_closed(reason)
+
+
+def _unbound_clock() -> float:
+    """The clock before the first request bound the backend's (nothing reads it then)."""
+    return anyio.current_time()
 
 
 def _waiting(entry: _Deadline) -> bool:

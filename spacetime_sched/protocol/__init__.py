@@ -19,6 +19,7 @@ from ._codec import (
     decode_client_message_from,
     decode_server_message,
     decode_server_message_from,
+    encode_call_reducer,
     encode_client_message,
     encode_server_message,
 )
@@ -164,6 +165,7 @@ __all__ = [
     "decode_server_message",
     "decode_server_message_from",
     "decompress_server_frame",
+    "encode_call_reducer",
     "encode_client_frame",
     "encode_client_message",
     "encode_server_frame",

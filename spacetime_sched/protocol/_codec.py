@@ -62,6 +62,7 @@ __all__ = [
     "decode_client_message_from",
     "decode_server_message",
     "decode_server_message_from",
+    "encode_call_reducer",
     "encode_client_message",
     "encode_server_message",
 ]
@@ -599,6 +600,21 @@ def _encode_call(message: CallReducer | CallProcedure, name: object, field: str)
     _put_str(out, name, f"{kind}.{field}")
     _put_bytes(out, args, f"{kind}.args")
     return bytes(out)
+
+
+def encode_call_reducer(request_id: int, reducer: str, args: bytes) -> bytes:
+    """``encode_client_message(CallReducer(request_id, 0, reducer, args))`` without making the
+    message: every reducer call of the client goes through here, so it skips the frozen
+    object and the dispatch on its type. Anything unusual takes the checked path (same bytes,
+    same errors)."""
+    if type(args) is bytes and type(reducer) is str:
+        try:
+            raw_name = reducer.encode("utf-8")
+            head = _CALL_HEAD.pack(3, request_id, 0, len(raw_name))
+            return b"".join((head, raw_name, _U32.pack(len(args)), args))
+        except (UnicodeEncodeError, struct.error):
+            pass
+    return encode_client_message(CallReducer(request_id, 0, reducer, args))
 
 
 def encode_client_message(message: ClientMessage) -> bytes:
