@@ -78,7 +78,8 @@ class _TrioParking:
     def _abort(self, raise_cancel: Any) -> trio.lowlevel.Abort:
         # Cancelled while parked: forget the task, so that a later wake() leaves it alone.
         self._task = None
-        return _trio.lowlevel.Abort.SUCCEEDED
+        succeeded: trio.lowlevel.Abort = _trio.lowlevel.Abort.SUCCEEDED
+        return succeeded
 
     def __await__(self) -> Generator[Any, None, None]:
         return self._wait().__await__()
@@ -106,7 +107,8 @@ def parking_clock() -> Callable[[], float]:
     up at every read): seconds, for deadlines of parked waits."""
     if current_backend() == "asyncio":
         return asyncio.get_running_loop().time
-    return _import_trio().current_time
+    clock: Callable[[], float] = _import_trio().current_time
+    return clock
 
 
 _trio: Any = None
