@@ -1,0 +1,171 @@
+"""The reducer-call hot path: one parked wait per call, cleaned up however the wait ends.
+
+A call registers a waiter, sends, parks (a bare future on asyncio, a parked task on trio; see
+``client/_parking.py``) and forgets the waiter in a ``finally``. These tests pin what that must
+keep doing: a caller cancelled while it waits leaves nothing behind and its late answer is
+ignored, the connection goes on serving calls, and the bytes sent are those of the checked
+encoder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from _client_support import FakeServer, FakeSocket
+
+from spacetime_sched import EncodeError
+from spacetime_sched._time import Timestamp
+from spacetime_sched.client import DbConnection, DbConnectionBuilder
+from spacetime_sched.client._parking import parking_factory
+from spacetime_sched.protocol import (
+    CallReducer,
+    ReducerOkEmpty,
+    ReducerResult,
+    encode_call_reducer,
+    encode_client_message,
+)
+
+
+def builder(server: FakeServer) -> DbConnectionBuilder:
+    return (
+        DbConnection.builder()
+        .with_uri("http://fake.invalid")
+        .with_database_name("quickstart")
+        .with_transport(server.transport())
+        .with_connect_timeout(3)
+    )
+
+
+class HoldFirstCall:
+    """A script that keeps the first call's answer until :meth:`release`, answers the rest."""
+
+    def __init__(self) -> None:
+        self.first: Any = None
+        self.first_arrived = anyio.Event()
+        self._ws: FakeSocket | None = None
+
+    async def __call__(self, ws: FakeSocket, message: Any) -> None:
+        if self.first is None:
+            self.first, self._ws = message, ws
+            self.first_arrived.set()
+            return
+        await ws.reply(ReducerResult(message.request_id, Timestamp(2), ReducerOkEmpty()))
+
+    async def release(self) -> None:
+        assert self._ws is not None
+        await self._ws.reply(ReducerResult(self.first.request_id, Timestamp(1), ReducerOkEmpty()))
+
+
+async def test_a_caller_cancelled_while_waiting_leaves_no_pending_call() -> None:
+    script = HoldFirstCall()
+    async with builder(FakeServer(script)).build() as conn:
+        with anyio.fail_after(5):
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as tg:
+
+                    async def cancel_once_sent() -> None:
+                        await script.first_arrived.wait()
+                        assert conn.pending_calls == 1
+                        scope.cancel()
+
+                    tg.start_soon(cancel_once_sent)
+                    await conn.call_reducer_raw("add", b"\0" * 8, timeout=None)
+            assert scope.cancelled_caught
+            assert conn.pending_calls == 0
+            # The answer that comes after all is dropped; the next call gets its own.
+            await script.release()
+            result = await conn.call_reducer_raw("add", b"\0" * 8)
+            assert result.timestamp == Timestamp(2)
+            assert conn.pending_calls == 0
+
+
+async def test_a_caller_cancelled_with_a_deadline_set_leaves_no_pending_call() -> None:
+    script = HoldFirstCall()
+    async with builder(FakeServer(script)).build() as conn:
+        with anyio.fail_after(5):
+            with anyio.move_on_after(0.05) as scope:
+                await conn.call_reducer_raw("add", b"\0" * 8, timeout=60)
+            assert scope.cancelled_caught
+            assert conn.pending_calls == 0
+            await script.release()
+            assert (await conn.call_reducer_raw("add", b"\0" * 8, timeout=60)).request_id == 1
+
+
+async def test_many_callers_each_get_their_own_answer() -> None:
+    async def answer_with_the_request_id(ws: FakeSocket, message: Any) -> None:
+        stamp = Timestamp(message.request_id)
+        await ws.reply(ReducerResult(message.request_id, stamp, ReducerOkEmpty()))
+
+    async with builder(FakeServer(answer_with_the_request_id)).build() as conn:
+        seen: list[tuple[int, Timestamp]] = []
+
+        async def call() -> None:
+            result = await conn.call_reducer_raw("add", b"\0" * 8)
+            seen.append((result.request_id, result.timestamp))
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for _ in range(200):
+                    tg.start_soon(call)
+        assert sorted(seen) == [(i, Timestamp(i)) for i in range(200)]
+        assert conn.pending_calls == 0
+
+
+async def test_a_parking_woken_before_its_wait_returns_at_once() -> None:
+    parking = parking_factory()()
+    parking.wake()
+    parking.wake()  # only the first counts
+    with anyio.fail_after(1):
+        await parking
+
+
+async def test_a_parking_woken_after_its_waiter_was_cancelled_is_left_alone() -> None:
+    parking = parking_factory()()
+    with anyio.move_on_after(0.01) as scope:
+        await parking
+    assert scope.cancelled_caught
+    parking.wake()  # must not wake (or break) a task that no longer waits
+    await anyio.sleep(0.01)
+
+
+async def test_a_parking_wakes_a_waiting_task() -> None:
+    parking = parking_factory()()
+    woken = []
+
+    async def waiter() -> None:
+        await parking
+        woken.append(True)
+
+    with anyio.fail_after(1):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            await anyio.sleep(0.01)
+            assert woken == []
+            parking.wake()
+    assert woken == [True]
+
+
+@pytest.mark.parametrize(
+    ("request_id", "reducer", "args"),
+    [(0, "add", b""), (0xFFFF_FFFF, "add", b"\x01\x02"), (7, "naïve_ünïcode", b"x" * 300)],
+)
+def test_encode_call_reducer_gives_the_bytes_of_the_checked_encoder(
+    request_id: int, reducer: str, args: bytes
+) -> None:
+    expected = encode_client_message(CallReducer(request_id, 0, reducer, args))
+    assert encode_call_reducer(request_id, reducer, args) == expected
+
+
+@pytest.mark.parametrize(
+    ("request_id", "reducer", "args"),
+    [(-1, "add", b""), (1 << 32, "add", b""), (0, "\ud800", b""), (0, "add", "not bytes")],
+)
+def test_encode_call_reducer_rejects_what_the_checked_encoder_rejects(
+    request_id: int, reducer: str, args: Any
+) -> None:
+    with pytest.raises(EncodeError) as expected:
+        encode_client_message(CallReducer(request_id, 0, reducer, args))
+    with pytest.raises(type(expected.value), match="CallReducer"):
+        encode_call_reducer(request_id, reducer, args)
