@@ -15,17 +15,31 @@ import anyio
 import pytest
 from _client_support import FakeServer, FakeSocket
 
-from spacetime_sched import EncodeError
+from spacetime_sched import EncodeError, ProtocolError
 from spacetime_sched._time import Timestamp
 from spacetime_sched.client import DbConnection, DbConnectionBuilder
 from spacetime_sched.client._parking import parking_factory
 from spacetime_sched.protocol import (
+    BsatnRowList,
     CallReducer,
+    PersistentTable,
+    PlainReducerResult,
+    QuerySetUpdate,
+    ReducerErr,
+    ReducerInternalError,
+    ReducerOk,
     ReducerOkEmpty,
     ReducerResult,
+    TableUpdate,
+    TransactionUpdate,
+    decode_server_frame,
+    decode_server_frame_plain,
     encode_call_reducer,
     encode_client_message,
+    encode_server_frame,
+    encode_server_message,
 )
+from spacetime_sched.protocol._codec import read_plain_reducer_result
 
 
 def builder(server: FakeServer) -> DbConnectionBuilder:
@@ -169,3 +183,70 @@ def test_encode_call_reducer_rejects_what_the_checked_encoder_rejects(
         encode_client_message(CallReducer(request_id, 0, reducer, args))
     with pytest.raises(type(expected.value), match="CallReducer"):
         encode_call_reducer(request_id, reducer, args)
+
+
+# --- a reducer's answer that changed none of our rows is read without building its objects --
+
+
+def plain_fields(message: ReducerResult) -> tuple[int, int, bytes] | None:
+    """What a PlainReducerResult must say for ``message``, or None if it must not be one."""
+    outcome = message.result
+    if isinstance(outcome, ReducerOkEmpty):
+        return message.request_id, message.timestamp.micros_since_epoch, b""
+    if isinstance(outcome, ReducerOk) and not outcome.transaction_update.query_sets:
+        return message.request_id, message.timestamp.micros_since_epoch, outcome.ret_value
+    return None
+
+
+EMPTY_ROWS = BsatnRowList.EMPTY
+ROW_CHANGES = TransactionUpdate(
+    (QuerySetUpdate(1, (TableUpdate("person", (PersistentTable(EMPTY_ROWS, EMPTY_ROWS),)),)),)
+)
+ANSWERS = [
+    ReducerResult(0, Timestamp(5), ReducerOkEmpty()),
+    ReducerResult(0xFFFF_FFFF, Timestamp(-3), ReducerOk(b"", TransactionUpdate(()))),
+    ReducerResult(
+        7, Timestamp(1_700_000_000_000_000), ReducerOk(b"\x2a\0\0\0", TransactionUpdate(()))
+    ),
+    ReducerResult(8, Timestamp(1), ReducerOk(b"", ROW_CHANGES)),
+    ReducerResult(9, Timestamp(1), ReducerErr(b"\x03\0\0\0bad")),
+    ReducerResult(10, Timestamp(1), ReducerInternalError("boom")),
+]
+
+
+@pytest.mark.parametrize("message", ANSWERS, ids=lambda m: type(m.result).__name__)
+def test_a_reducer_result_is_plain_exactly_when_it_changed_no_rows(message: ReducerResult) -> None:
+    data = b"\xff" + encode_server_message(message) + b"\xee"  # read from an offset, in a frame
+    found = read_plain_reducer_result(data, 1)
+    expected = plain_fields(message)
+    if expected is None:
+        assert found is None
+        return
+    assert found is not None
+    plain, end = found
+    assert (plain.request_id, plain.micros, plain.ret_value) == expected
+    assert end == len(data) - 1
+
+
+def test_a_frame_read_plain_holds_the_same_answers_in_the_same_order() -> None:
+    others: list[Any] = [TransactionUpdate(()), *ANSWERS, TransactionUpdate(())]
+    for batched in (True, False):
+        for messages in ([others[i]] for i in range(len(others))) if not batched else [others]:
+            frame = encode_server_frame(messages, batched=batched)
+            full = decode_server_frame(frame, batched=batched)
+            plain = decode_server_frame_plain(frame, batched=batched)
+            assert len(plain) == len(full) == len(messages)
+            for got, message in zip(plain, full, strict=True):
+                if isinstance(got, PlainReducerResult):
+                    assert plain_fields(message) == (got.request_id, got.micros, got.ret_value)
+                else:
+                    assert got == message
+
+
+def test_a_truncated_plain_answer_is_a_protocol_error_as_before() -> None:
+    frame = encode_server_frame([ANSWERS[2]], batched=True)
+    for cut in range(2, len(frame)):
+        with pytest.raises(ProtocolError):
+            decode_server_frame(frame[:cut], batched=True)
+        with pytest.raises(ProtocolError):
+            decode_server_frame_plain(frame[:cut], batched=True)

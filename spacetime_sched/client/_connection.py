@@ -55,7 +55,7 @@ from .._errors import (
     SpacetimeSchedError,
 )
 from .._identity import ConnectionId, Identity
-from .._time import TimeDuration
+from .._time import TimeDuration, Timestamp
 from ..protocol import (
     CallProcedure,
     ClientMessage,
@@ -63,6 +63,7 @@ from ..protocol import (
     ModuleSchema,
     OneOffQuery,
     OneOffQueryResult,
+    PlainReducerResult,
     ProcedureInternalError,
     ProcedureResult,
     ProcedureReturned,
@@ -71,7 +72,6 @@ from ..protocol import (
     ReducerInternalError,
     ReducerOk,
     ReducerResult,
-    ServerMessage,
     Subscribe,
     SubscriptionError,
     TransactionUpdate,
@@ -83,7 +83,7 @@ from ..protocol import (
 from ._builder import DbConnectionBuilder
 from ._cache import ClientCache, TableCache
 from ._calls import PendingRequests, check_timeout
-from ._dispatch import Dispatcher
+from ._dispatch import Dispatcher, Incoming
 from ._http import SpacetimeHttpClient
 from ._options import ConnectOptions, default_options
 from ._reconnect import ReconnectPolicy
@@ -406,7 +406,7 @@ class DbConnection:
                     self._token = first.token
                     self._http.token = first.token
                     self._ws = ws
-                    rest: list[ServerMessage] = messages[1:]
+                    rest: list[Incoming] = messages[1:]
                     if task_status is None:
                         rest = await self._resubscribe(ws, rest)
                     handshake.deadline = math.inf
@@ -437,9 +437,7 @@ class DbConnection:
             return None
         return error if error is not None else ConnectionClosedError("the connection ended")
 
-    async def _resubscribe(
-        self, ws: WebSocket, messages: list[ServerMessage]
-    ) -> list[ServerMessage]:
+    async def _resubscribe(self, ws: WebSocket, messages: list[Incoming]) -> list[Incoming]:
         """On a new session: fetch the schema again (the module may have been updated while
         we were away), re-send ``Subscribe`` for every live subscription under its own query
         set id, and reconcile the cache with the answers. Returns the messages to handle
@@ -725,7 +723,16 @@ class DbConnection:
             await waiter.parking
         finally:
             pending.forget(request_id, waiter)
-        result: ReducerResult = waiter.answer()
+        result: PlainReducerResult | ReducerResult = waiter.answer()
+        if type(result) is PlainReducerResult:  # the usual answer (see PlainReducerResult)
+            return ReducerCallResult(
+                reducer_name,
+                request_id,
+                Timestamp._unchecked(result.micros),
+                result.ret_value,
+                _EMPTY_UPDATE,
+            )
+        assert isinstance(result, ReducerResult)
         outcome = result.result
         if isinstance(outcome, ReducerOk):
             return ReducerCallResult(

@@ -23,6 +23,7 @@ from ..protocol import (
     ModuleSchema,
     OneOffQueryResult,
     PersistentTable,
+    PlainReducerResult,
     ProcedureResult,
     QuerySetUpdate,
     ReducerOk,
@@ -32,7 +33,7 @@ from ..protocol import (
     SubscriptionError,
     TransactionUpdate,
     UnsubscribeApplied,
-    decode_server_frame,
+    decode_server_frame_plain,
 )
 from ._cache import ClientCache, DecodedChanges, Reconciliation
 from ._calls import PendingRequests
@@ -40,7 +41,11 @@ from ._results import RowChanges
 from ._subscription import SubscriptionHandle
 from ._websocket import WebSocket
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "Incoming"]
+
+#: What a frame decodes to here: server messages, with a reducer's answer that changed none of
+#: our rows left as a PlainReducerResult (its caller makes the result; no objects wait for it).
+Incoming = ServerMessage | PlainReducerResult
 
 log = logging.getLogger("spacetime_sched.client")
 
@@ -97,8 +102,8 @@ class Dispatcher:
 
     # --- reading --------------------------------------------------------------------------------
 
-    def decode(self, ws: WebSocket, frame: bytes) -> list[ServerMessage]:
-        return decode_server_frame(frame, batched=ws.batched, max_size=self._max_message_size)
+    def decode(self, ws: WebSocket, frame: bytes) -> list[Incoming]:
+        return decode_server_frame_plain(frame, batched=ws.batched, max_size=self._max_message_size)
 
     async def receive_loop(self, ws: WebSocket, closing: Callable[[], bool]) -> None:
         """Handle frames until the socket closes; a close we asked for (``closing()``) ends
@@ -112,7 +117,7 @@ class Dispatcher:
                 raise
             await self.handle(self.decode(ws, frame))
 
-    async def handle(self, messages: list[ServerMessage]) -> None:
+    async def handle(self, messages: list[Incoming]) -> None:
         handlers = self._handlers
         for message in messages:
             await handlers[type(message)](self, message)
@@ -122,9 +127,9 @@ class Dispatcher:
     async def resync(
         self,
         ws: WebSocket,
-        messages: list[ServerMessage],
+        messages: list[Incoming],
         handles: Mapping[int, SubscriptionHandle],
-    ) -> tuple[Reconciliation, list[ServerMessage]]:
+    ) -> tuple[Reconciliation, list[Incoming]]:
         """Read the answers to the ``Subscribe`` messages just re-sent for ``handles`` (on a
         new session, before anything else may use it), then reconcile the cache with them in
         one step (:meth:`ClientCache.reconcile`), publish each subscription's difference, and
@@ -138,7 +143,7 @@ class Dispatcher:
         fresh: dict[int, list[DecodedChanges]] = {}
         rows: dict[int, dict[str, list[Any]]] = {}
         refused: dict[int, str] = {}
-        held_back: list[ServerMessage] = []
+        held_back: list[Incoming] = []
         waiting = set(handles)
         queue = list(messages)
         while waiting:
@@ -214,7 +219,8 @@ class Dispatcher:
         self._resolve(message.request_id, message)
 
     async def _on_answer(
-        self, message: ProcedureResult | OneOffQueryResult | UnsubscribeApplied
+        self,
+        message: ProcedureResult | OneOffQueryResult | UnsubscribeApplied | PlainReducerResult,
     ) -> None:
         self._resolve(message.request_id, message)
 
@@ -244,6 +250,7 @@ class Dispatcher:
 
     _handlers: ClassVar[dict[type[Any], Callable[[Dispatcher, Any], Any]]] = {
         ReducerResult: _on_reducer_result,
+        PlainReducerResult: _on_answer,
         ProcedureResult: _on_answer,
         OneOffQueryResult: _on_answer,
         UnsubscribeApplied: _on_answer,
@@ -253,7 +260,7 @@ class Dispatcher:
         InitialConnection: _on_unexpected,
     }
 
-    def _resolve(self, request_id: int, message: ServerMessage) -> None:
+    def _resolve(self, request_id: int, message: Incoming) -> None:
         if not self._pending.resolve(request_id, message):
             log.debug("no caller waits for request %d any more (%s)", request_id, message)
 

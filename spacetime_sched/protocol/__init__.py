@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ._builder import ModuleSchemaBuilder
 from ._codec import (
+    PlainReducerResult,
     decode_client_message,
     decode_client_message_from,
     decode_server_message,
@@ -32,6 +33,7 @@ from ._frames import (
     Compression,
     decode_client_frame,
     decode_server_frame,
+    decode_server_frame_plain,
     decompress_server_frame,
     encode_client_frame,
     encode_server_frame,
@@ -162,9 +164,11 @@ __all__ = [
     "decode_client_message",
     "decode_client_message_from",
     "decode_server_frame",
+    "decode_server_frame_plain",
     "decode_server_message",
     "decode_server_message_from",
     "decompress_server_frame",
+    "PlainReducerResult",
     "encode_call_reducer",
     "encode_client_frame",
     "encode_client_message",

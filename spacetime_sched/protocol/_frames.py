@@ -14,14 +14,16 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Iterable
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, cast
 
 from .._errors import ProtocolError
 from ._codec import (
+    PlainReducerResult,
     decode_client_message_from,
     decode_server_message_from,
     encode_client_message,
     encode_server_message,
+    read_plain_reducer_result,
 )
 from ._messages import (
     CLIENT_MESSAGE_CLASSES,
@@ -39,6 +41,7 @@ __all__ = [
     "Compression",
     "decode_client_frame",
     "decode_server_frame",
+    "decode_server_frame_plain",
     "decompress_server_frame",
     "encode_client_frame",
     "encode_server_frame",
@@ -177,6 +180,24 @@ def decode_server_frame(
     ``batched=False`` (protocol v2): the frame holds exactly one message.
     ``batched=True`` (protocol v3): one or more messages back to back; all are returned.
     """
+    return cast("list[ServerMessage]", _decode_server_frame(frame, batched, max_size, False))
+
+
+def decode_server_frame_plain(
+    frame: bytes | bytearray | memoryview,
+    *,
+    batched: bool = False,
+    max_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+) -> list[ServerMessage | PlainReducerResult]:
+    """:func:`decode_server_frame`, except that a ``ReducerResult`` that changed none of the
+    caller's rows comes as a :class:`PlainReducerResult` (see there why): what the client
+    reads."""
+    return _decode_server_frame(frame, batched, max_size, True)
+
+
+def _decode_server_frame(
+    frame: bytes | bytearray | memoryview, batched: bool, max_size: int, plain: bool
+) -> list[ServerMessage | PlainReducerResult]:
     if frame and frame[0] == COMPRESSION_NONE and len(frame) <= max_size + 1:
         # Uncompressed (the common case for small messages): decode in place, no copy.
         body, offset = frame if type(frame) is bytes else bytes(frame), 1
@@ -185,19 +206,26 @@ def decode_server_frame(
     if offset == len(body):
         kind = "v3 server frame" if batched else "server frame"
         raise ProtocolError(f"empty {kind}: expected at least one message after the tag")
-    if not batched:
-        message, end = decode_server_message_from(body, offset)
-        if end != len(body):
+    messages: list[ServerMessage | PlainReducerResult] = []
+    while offset < len(body):
+        message: ServerMessage | PlainReducerResult
+        found = read_plain_reducer_result(body, offset) if plain else None
+        if found is not None:
+            message, end = found
+        else:
+            message, end = decode_server_message_from(body, offset)
+        if not batched and end != len(body):
             raise ProtocolError(
-                f"ServerMessage.{type(message).__name__}: {len(body) - end} unexpected bytes "
+                f"ServerMessage.{_kind(message)}: {len(body) - end} unexpected bytes "
                 f"after the message (it ends at offset {end - offset} of {len(body) - offset})"
             )
-        return [message]
-    messages: list[ServerMessage] = []
-    while offset < len(body):
-        message, offset = decode_server_message_from(body, offset)
         messages.append(message)
+        offset = end
     return messages
+
+
+def _kind(message: ServerMessage | PlainReducerResult) -> str:
+    return "ReducerResult" if type(message) is PlainReducerResult else type(message).__name__
 
 
 def decode_client_frame(
