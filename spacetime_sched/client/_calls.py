@@ -9,7 +9,6 @@ nothing is left behind.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,8 +28,12 @@ _U32_MASK: Final = 0xFFFF_FFFF
 # are more than this many and they are most of the heap, so it stays proportional to the backlog.
 _COMPACT_SLACK: Final = 1024
 
-# A deadline entry: (deadline in anyio.current_time() seconds, tie-breaker, timeout, waiter).
-_Deadline = tuple[float, int, float, "Waiter"]
+# A deadline entry: (deadline in the backend's clock seconds, request id, timeout). Numbers only,
+# so that an entry left in the heap after its call was answered (until it reaches the top or the
+# heap is compacted) keeps nothing else alive: a waiter, its future and its task frames die
+# with the call instead of being promoted to the garbage collector's old generations. The
+# request id breaks ties: it is unique among the calls in flight.
+_Deadline = tuple[float, int, float]
 
 
 def check_timeout(timeout: object, what: str) -> float | None:
@@ -56,19 +59,22 @@ class Waiter:
     """One outstanding request: set once with the server's answer or with a failure."""
 
     __slots__ = (
+        "_deadline",
         "_error",
-        "_live",
         "_lost",
         "_owner",
-        "_queued",
         "_result",
         "_set",
         "_timed_out",
         "parking",
+        "request_id",
         "what",
     )
 
-    def __init__(self, what: str, owner: PendingRequests, parking: Parking) -> None:
+    def __init__(
+        self, request_id: int, what: str, owner: PendingRequests, parking: Parking
+    ) -> None:
+        self.request_id = request_id
         self.what = what
         self._owner = owner
         #: What the caller awaits (then :meth:`answer`).
@@ -77,9 +83,8 @@ class Waiter:
         self._result: Any = None
         self._error: BaseException | None = None
         self._timed_out: float | None = None
-        self._live = True
         self._lost = False  # the request went out on a session that dropped before the answer
-        self._queued = False  # a deadline entry of ours is in the owner's heap
+        self._deadline: float | None = None  # that of our entry in the owner's heap
 
     def set_result(self, result: Any) -> None:
         if not self._set:
@@ -152,9 +157,8 @@ class PendingRequests:
         self._closed: BaseException | None = None
         self._is_closed = False
         self._deadlines: DeadlineHeap[_Deadline] = DeadlineHeap(
-            _waiting, compact_slack=_COMPACT_SLACK
+            self._counts, compact_slack=_COMPACT_SLACK
         )
-        self._order = itertools.count()
         self._next_deadline = math.inf
         self._deadline_moved = anyio.Event()
         # The running backend's wait and clock (see ._parking), looked up at the first request.
@@ -173,15 +177,14 @@ class PendingRequests:
         if parking is None:
             parking = self._bind()
         request_id = self._allocate()
-        waiter = Waiter(what, self, parking())
+        waiter = Waiter(request_id, what, self, parking())
         self._waiters[request_id] = waiter
         return request_id, waiter
 
     def forget(self, request_id: int, waiter: Waiter) -> None:
         """Unregister a waiter of :meth:`register` (answered, timed out or cancelled)."""
-        waiter._live = False
         del self._waiters[request_id]
-        if waiter._queued:  # answered (or cancelled) before its deadline
+        if waiter._deadline is not None:  # answered (or cancelled) before its deadline
             self._deadlines.note_stale()
 
     @contextmanager
@@ -202,8 +205,8 @@ class PendingRequests:
         """Fail ``waiter`` with :class:`CallTimeoutError` if it is still waiting ``timeout``
         seconds from now (see :meth:`run_timeouts`)."""
         deadline = self._clock() + timeout
-        self._deadlines.push((deadline, next(self._order), timeout, waiter))
-        waiter._queued = True
+        self._deadlines.push((deadline, waiter.request_id, timeout))
+        waiter._deadline = deadline
         if deadline < self._next_deadline:
             self._next_deadline = deadline
             self._deadline_moved.set()
@@ -215,14 +218,19 @@ class PendingRequests:
         while True:
             now = anyio.current_time()
             while (entry := heap.pop_due(now)) is not None:
-                _, _, timeout, waiter = entry
-                waiter._queued = False
-                waiter._set_timed_out(timeout)
+                waiter = self._waiters[entry[1]]
+                waiter._deadline = None
+                waiter._set_timed_out(entry[2])
             first = heap.first_deadline()
             self._next_deadline = math.inf if first is None else first
             self._deadline_moved = anyio.Event()
             with anyio.CancelScope(deadline=self._next_deadline):
                 await self._deadline_moved.wait()
+
+    def _counts(self, entry: _Deadline) -> bool:
+        """Whether a deadline entry still counts: its call is still waiting on it."""
+        waiter = self._waiters.get(entry[1])
+        return waiter is not None and waiter._deadline == entry[0]
 
     def _allocate(self) -> int:
         # u32 on the wire: wrap around, skipping ids still in flight (rare, but never reuse one).
@@ -263,8 +271,3 @@ class PendingRequests:
 def _unbound_clock() -> float:
     """The clock before the first request bound the backend's (nothing reads it then)."""
     return anyio.current_time()
-
-
-def _waiting(entry: _Deadline) -> bool:
-    """Whether a deadline entry still counts: its caller is still waiting."""
-    return entry[3]._live

@@ -82,14 +82,13 @@ class _TrioParking:
         return succeeded
 
     def __await__(self) -> Generator[Any, None, None]:
-        return self._wait().__await__()
-
-    async def _wait(self) -> None:
+        # Runs when the task awaits (inside it), so current_task() is the waiter; no coroutine
+        # of our own around trio's.
+        lowlevel = _trio.lowlevel
         if self._woken:
-            await _trio.lowlevel.checkpoint()
-            return
-        self._task = _trio.lowlevel.current_task()
-        await _trio.lowlevel.wait_task_rescheduled(self._abort)
+            return lowlevel.checkpoint().__await__()  # type: ignore[no-any-return]
+        self._task = lowlevel.current_task()
+        return lowlevel.wait_task_rescheduled(self._abort).__await__()  # type: ignore[no-any-return]
 
 
 def parking_factory() -> Callable[[], Parking]:
