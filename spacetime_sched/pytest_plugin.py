@@ -162,9 +162,7 @@ async def db_connection(local_server: LocalServer) -> AsyncIterator[DbConnection
     from .client import DbConnection
 
     builder = (
-        DbConnection.builder()
-        .with_uri(local_server.uri)
-        .with_database_name(local_server.database)
+        DbConnection.builder().with_uri(local_server.uri).with_database_name(local_server.database)
     )
     async with builder.build() as conn:
         yield conn

@@ -138,7 +138,6 @@ def _run_serve(args: argparse.Namespace, out: Callable[[str], None]) -> int:
             module = load_module(args.module or DEFAULT_MODULE)
     except ValueError as exc:
         print(f"spacetime-sched serve: error: {exc}", file=sys.stderr)
-        out(f"error: {exc}")
         return EXIT_USAGE
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
