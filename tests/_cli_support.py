@@ -22,19 +22,20 @@ class Command:
         self.stdout = b""
         self.stderr = b""
 
-    async def wait_for(self, text: bytes, timeout: float = 30) -> None:
+    async def wait_for(self, text: bytes, seconds: float = 30) -> None:
         assert self.process.stdout is not None
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(seconds):
             while text not in self.stdout:
                 chunk = await self.process.stdout.receive()
                 self.stdout += chunk
 
-    async def finish(self, signum: int | None = None, timeout: float = 30) -> int:
+    async def finish(self, signum: int | None = None, seconds: float = 30) -> int:
         """Send ``signum`` (if any), read everything left, return the exit status."""
-        assert self.process.stdout is not None and self.process.stderr is not None
+        assert self.process.stdout is not None
+        assert self.process.stderr is not None
         if signum is not None:
             self.process.send_signal(signal.Signals(signum))
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(seconds):
             async with anyio.create_task_group() as tg:
 
                 async def drain_stderr() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _cli_support import start
 
 from spacetime_sched import TimeDuration, Timestamp
 from spacetime_sched._cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, main
@@ -25,8 +26,6 @@ from spacetime_sched._cli._run import UsageError, open_store
 from spacetime_sched.client import DbConnection
 from spacetime_sched.scheduler import CronTrigger, DailyTrigger, ReducerScheduler, SQLiteStore
 from spacetime_sched.testing import LocalServer, RecordingTarget, VirtualClock
-
-from _cli_support import start
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
 

@@ -155,7 +155,7 @@ def test_a_time_zone_only_goes_with_daily_and_cron(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", f"{{path}}:1: schedules: no schedules: add at least one [schedules.NAME] table"),
+        ("", "{path}:1: schedules: no schedules: add at least one [schedules.NAME] table"),
         ('[schedules.x]\nreducer = "r"\nat = 2025-06-01T12:00:00\n', "with an offset"),
         ('[schedules.x]\nreducer = "r"\nevery = 0\n', "the interval must be positive"),
         ('[schedules.x]\nreducer = ""\nevery = 1\n', "schedules.x.reducer: expected"),
