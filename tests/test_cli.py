@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+import spacetime_sched
 from _cli_support import start
 
 from spacetime_sched import TimeDuration, Timestamp
@@ -59,7 +61,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0
-    assert capsys.readouterr().out == "spacetime-sched 0.1.0\n"
+    assert capsys.readouterr().out == f"spacetime-sched {spacetime_sched.__version__}\n"
 
 
 @pytest.mark.parametrize("command", COMMANDS)

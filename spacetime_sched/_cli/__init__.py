@@ -17,12 +17,12 @@ schedules file); 130 stopped by Ctrl-C. Each command's ``run(args, out)`` return
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from .._version import __version__
 from ._next import add_next
 from ._reducers import add_reducers
 from ._run import add_run
@@ -87,13 +87,6 @@ _COMMANDS: Final[tuple[Callable[[Any], None], ...]] = (
 )
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("spacetime-sched")
-    except importlib.metadata.PackageNotFoundError:  # running from a source tree
-        return "unknown (not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser, one subparser per command."""
     parser = argparse.ArgumentParser(
@@ -104,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
             "130 interrupted (Ctrl-C). Run 'spacetime-sched COMMAND --help' for a command."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"spacetime-sched {_version()}")
+    parser.add_argument("--version", action="version", version=f"spacetime-sched {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in _COMMANDS:
         add(commands)
