@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-import spacetime_sched
 from _cli_support import start
 
+import spacetime_sched
 from spacetime_sched import TimeDuration, Timestamp
 from spacetime_sched._cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, main
 from spacetime_sched._cli._next import next_fires
