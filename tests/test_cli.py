@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import signal
 import sys
 import textwrap
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _cli_support import start
+from _cli_support import COMMAND, start
 
 import spacetime_sched
 from spacetime_sched import TimeDuration, Timestamp
@@ -314,7 +315,8 @@ async def test_the_live_table_shows_each_schedule(
         out = io.StringIO()
         Console(file=out, width=200).print(board.render())
         rows = {row[0]: row for row in board.rows()}
-    assert rows["every minute"][1:3] == ("sync", "every 1min")
+    every = f"every {TimeDuration.from_minutes(1).format_human_readable()}"
+    assert rows["every minute"][1:3] == ("sync", every)
     assert rows["every minute"][5:7] == ("60", "0")
     assert rows["every minute"][4] == "2025-01-01 01:01:00 UTC"
     assert rows["b"][5:7] == ("0", "1")
@@ -355,3 +357,52 @@ async def test_ctrl_c_on_serve(backend: str) -> None:
     assert status == EXIT_INTERRUPTED
     assert b"Traceback" not in command.stderr, command.stderr.decode()
     assert b"Stopping." in command.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pseudo-terminal")
+def test_run_on_a_terminal_shows_the_live_table(schedules_file: Path) -> None:
+    import os
+    import pty
+    import select
+    import subprocess
+    import time
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "160", "LINES": "40", "TERM": "xterm"}
+    process = subprocess.Popen(
+        [*COMMAND, "run", str(schedules_file)],
+        stdin=follower,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    os.close(follower)
+    seen, deadline = b"", time.monotonic() + 30
+    try:
+        # A redraw of the table with a run of the 300 ms schedule: its last lateness is shown.
+        while not re.search(rb"people .*every 300.* [0-9.]+(us|ms|s) ", seen) and (
+            time.monotonic() < deadline
+        ):
+            if select.select([leader], [], [], 0.5)[0]:
+                seen += os.read(leader, 65536)
+        process.send_signal(signal.SIGINT)
+        while process.poll() is None and time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(leader, 65536)
+                except OSError:  # the terminal closed with the process
+                    break
+        status = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    text = seen.decode(errors="replace")
+    assert status == EXIT_INTERRUPTED, stderr
+    assert b"Traceback" not in stderr
+    for header in ("schedule", "next fire (local)", "runs", "failures", "last lateness"):
+        assert header in text
+    assert "Stopping: draining running calls." in text
+    assert '{"event"' not in text  # no JSON lines on a terminal
