@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
+import select
 import signal
+import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -60,3 +64,46 @@ async def start(args: Sequence[str], env: dict[str, str] | None = None) -> Async
         finally:
             if process.returncode is None:
                 process.kill()
+
+
+def run_on_terminal(
+    args: Sequence[str], ready: bytes, signum: int | None, seconds: float = 60
+) -> tuple[int, str, bytes]:
+    """Run ``spacetime-sched ARGS`` on a pseudo-terminal (Linux): wait until its output matches
+    the regex ``ready``, send ``signum`` (if any), and return (status, terminal text, stderr)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "160", "LINES": "40", "TERM": "xterm"}
+    process = subprocess.Popen(
+        [*COMMAND, *args], stdin=follower, stdout=follower, stderr=subprocess.PIPE, env=env
+    )
+    os.close(follower)
+    seen, deadline = b"", time.monotonic() + seconds
+
+    def read(wait: float) -> bool:
+        nonlocal seen
+        if select.select([leader], [], [], wait)[0]:
+            try:
+                seen += os.read(leader, 65536)
+            except OSError:  # the terminal closed with the process
+                return False
+        return True
+
+    try:
+        while not re.search(ready, seen) and time.monotonic() < deadline and read(0.5):
+            pass
+        if signum is not None:
+            process.send_signal(signum)
+        while process.poll() is None and time.monotonic() < deadline and read(0.2):
+            pass
+        while read(0):  # what is left in the terminal's buffer
+            if not select.select([leader], [], [], 0)[0]:
+                break
+        status = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
+    assert process.stderr is not None
+    return status, seen.decode(errors="replace"), process.stderr.read()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import signal
 import sys
 import textwrap
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _cli_support import COMMAND, start
+from _cli_support import run_on_terminal, start
 
 import spacetime_sched
 from spacetime_sched import TimeDuration, Timestamp
@@ -359,50 +358,28 @@ async def test_ctrl_c_on_serve(backend: str) -> None:
     assert b"Stopping." in command.stdout
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pseudo-terminal")
-def test_run_on_a_terminal_shows_the_live_table(schedules_file: Path) -> None:
-    import os
-    import pty
-    import select
-    import subprocess
-    import time
+ON_A_TERMINAL = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pty")
 
-    leader, follower = pty.openpty()
-    env = {**os.environ, "COLUMNS": "160", "LINES": "40", "TERM": "xterm"}
-    process = subprocess.Popen(
-        [*COMMAND, "run", str(schedules_file)],
-        stdin=follower,
-        stdout=follower,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    os.close(follower)
-    seen, deadline = b"", time.monotonic() + 30
-    try:
-        # A redraw of the table with a run of the 300 ms schedule: its last lateness is shown.
-        while not re.search(rb"people .*every 300.* [0-9.]+(us|ms|s) ", seen) and (
-            time.monotonic() < deadline
-        ):
-            if select.select([leader], [], [], 0.5)[0]:
-                seen += os.read(leader, 65536)
-        process.send_signal(signal.SIGINT)
-        while process.poll() is None and time.monotonic() < deadline:
-            if select.select([leader], [], [], 0.2)[0]:
-                try:
-                    seen += os.read(leader, 65536)
-                except OSError:  # the terminal closed with the process
-                    break
-        status = process.wait(timeout=max(1.0, deadline - time.monotonic()))
-    finally:
-        if process.poll() is None:
-            process.kill()
-        os.close(leader)
-    assert process.stderr is not None
-    stderr = process.stderr.read()
-    text = seen.decode(errors="replace")
+
+@ON_A_TERMINAL
+def test_run_on_a_terminal_shows_the_live_table(schedules_file: Path) -> None:
+    # Wait for a redraw with a run of the 300 ms schedule: its last lateness is shown.
+    ready = rb"people .*every 300.* [0-9.]+(us|ms|s) "
+    status, text, stderr = run_on_terminal(["run", str(schedules_file)], ready, signal.SIGINT)
     assert status == EXIT_INTERRUPTED, stderr
     assert b"Traceback" not in stderr
     for header in ("schedule", "next fire (local)", "runs", "failures", "last lateness"):
         assert header in text
     assert "Stopping: draining running calls." in text
     assert '{"event"' not in text  # no JSON lines on a terminal
+
+
+@ON_A_TERMINAL
+def test_the_demo_on_a_terminal_shows_the_same_table_and_keeps_its_checks() -> None:
+    status, text, stderr = run_on_terminal(["demo", "--duration", "3"], rb"\$^", None)
+    assert status == 0, text
+    assert b"Traceback" not in stderr
+    for header in ("client schedules", "next fire (local)", "runs", "failures", "last lateness"):
+        assert header in text
+    assert "every second" in text
+    assert "demo OK: all 13 checks passed" in text

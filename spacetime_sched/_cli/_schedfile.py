@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -218,7 +218,9 @@ class _Checker:
         assert trigger is not None
         return ScheduleEntry(name, reducer, tuple(args), trigger, policy, header)
 
-    def trigger(self, name: str, table: dict[str, Any], bad: Any, header: int) -> Trigger | None:
+    def trigger(
+        self, name: str, table: dict[str, Any], bad: Callable[[str, str], None], header: int
+    ) -> Trigger | None:
         given = [key for key in _TRIGGER_KEYS if key in table]
         if len(given) != 1:
             what = "none" if not given else " and ".join(given)
