@@ -23,7 +23,9 @@ from spacetime_sched._cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_U
 from spacetime_sched._cli._next import next_fires
 from spacetime_sched._cli._output import CLI_EXTRA, ScheduleBoard, load_rich
 from spacetime_sched._cli._reducers import describe_reducers
-from spacetime_sched._cli._run import UsageError, open_store
+from spacetime_sched._cli._run import UsageError, open_store, run_scheduler
+from spacetime_sched._cli._schedfile import ScheduleEntry, load_schedules
+from spacetime_sched._cli._signals import StopRequest
 from spacetime_sched.client import DbConnection
 from spacetime_sched.scheduler import CronTrigger, DailyTrigger, ReducerScheduler, SQLiteStore
 from spacetime_sched.testing import LocalServer, RecordingTarget, VirtualClock
@@ -383,3 +385,59 @@ def test_the_demo_on_a_terminal_shows_the_same_table_and_keeps_its_checks() -> N
         assert header in text
     assert "every second" in text
     assert "demo OK: all 13 checks passed" in text
+
+
+async def test_with_a_store_the_file_is_the_truth(
+    tmp_path: Path, recording_target: RecordingTarget, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A stored schedule the file still describes is kept as it was (its planned fire too); a
+    # changed one is replaced; one the file no longer names is cancelled.
+    def entries(text: str) -> list[ScheduleEntry]:
+        path = tmp_path / "schedules.toml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return load_schedules(path)
+
+    first = entries(
+        """
+        [schedules.keep]
+        reducer = "a"
+        every = "1h"
+        retries = 2
+        [schedules.change]
+        reducer = "b"
+        args = [1]
+        daily = "09:00"
+        [schedules.drop]
+        reducer = "c"
+        cron = "0 * * * *"
+        """
+    )
+    second = entries(
+        """
+        [schedules.keep]
+        reducer = "a"
+        every = "1h"
+        retries = 2
+        [schedules.change]
+        reducer = "b"
+        args = [2]
+        daily = "09:00"
+        """
+    )
+    db = tmp_path / "store.db"
+    planned: dict[str, Any] = {}
+    for run_entries in (first, second):
+        stop = StopRequest()
+        stop.request(signal.SIGTERM)  # stop as soon as the schedules are in place
+        scheduler = ReducerScheduler(recording_target, store=SQLiteStore(db))
+        await run_scheduler(scheduler, run_entries, False, stop, "test")
+        if not planned:
+            planned = {s.id: s.next_run for s in scheduler.list_schedules()}
+        else:
+            states = {s.id: s for s in scheduler.list_schedules()}
+    assert states["keep"].next_run == planned["keep"]
+    assert states["keep"].created_micros < states["change"].created_micros
+    assert states["change"].args == (2,)
+    assert states["drop"].status.value == "cancelled"
+    events = [json.loads(line)["event"] for line in capsys.readouterr().out.splitlines()]
+    assert events == ["ready", "stopping", "stopped"] * 2

@@ -38,7 +38,7 @@ from . import _output
 from ._schedfile import ScheduleEntry, load_schedules
 from ._signals import StopRequest, run_command
 
-__all__ = ["add_run", "open_store"]
+__all__ = ["add_run", "open_store", "run_scheduler"]
 
 EXIT_FAILURE: Final = 1
 EXIT_USAGE: Final = 2
@@ -161,7 +161,7 @@ async def _run_schedules(
             if problems:
                 raise ScheduleFileError(args.file, problems)
             scheduler = ReducerScheduler(conn, store=store)
-            await _run_scheduler(scheduler, entries, live, stop, f"{uri} {database!r}")
+            await run_scheduler(scheduler, entries, live, stop, f"{uri} {database!r}")
     except ScheduleFileError as exc:
         print(f"spacetime-sched run: {exc}", file=sys.stderr, flush=True)
         return EXIT_USAGE
@@ -206,7 +206,7 @@ def _same(existing: Any, entry: ScheduleEntry) -> bool:
     )
 
 
-async def _run_scheduler(
+async def run_scheduler(
     scheduler: ReducerScheduler,
     entries: Sequence[ScheduleEntry],
     live: bool,
