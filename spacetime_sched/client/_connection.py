@@ -559,7 +559,7 @@ class DbConnection:
         """
         self._ensure_open(f"reducer {reducer_name!r}")
         schema = await self.module_schema()
-        args_bytes = schema.reducer(reducer_name).encode_args(args)
+        args_bytes = schema.callable_reducer(reducer_name).encode_args(args)
         return await self.call_reducer_raw(reducer_name, args_bytes, timeout=timeout)
 
     async def call_reducer_raw(
@@ -611,7 +611,7 @@ class DbConnection:
         """Like :meth:`call_procedure_async`, with the server's timings."""
         what = f"procedure {procedure_name!r}"
         self._ensure_open(what)
-        procedure = (await self.module_schema()).procedure(procedure_name)
+        procedure = (await self.module_schema()).callable_procedure(procedure_name)
         args_bytes = procedure.encode_args(args)
         with self._pending.expect(what) as (request_id, waiter):
             self._send(CallProcedure(request_id, 0, procedure_name, args_bytes))
