@@ -770,7 +770,11 @@ def _as_connect_error(exc: BaseException) -> ClientError:
     if isinstance(exc, ConnectError):
         return exc
     if isinstance(exc, ConnectionClosedError):
-        error = ConnectError(f"the connection closed before InitialConnection: {exc}")
+        error = ConnectError(
+            f"the connection closed before InitialConnection ({exc}): the server accepted the "
+            "WebSocket, so the token was not refused; the module's client_connected reducer "
+            "may have rejected the connection"
+        )
     elif isinstance(exc, SpacetimeSchedError):
         error = ConnectError(f"could not connect: {exc}")
     else:

@@ -69,6 +69,8 @@ def _params(
 def _is_special(ty: sats.AlgebraicType) -> bool:
     """``AlgebraicType::is_special`` (``crates/sats/src/{product,sum}_type.rs``): Identity,
     ConnectionId, Timestamp, TimeDuration, Uuid, Option, ScheduleAt and Result; no Ref followed."""
+    if isinstance(ty, sats.RefType):
+        return False
     if sats.special_kind(ty) is not None:
         return True
     return (

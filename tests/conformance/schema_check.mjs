@@ -1,8 +1,10 @@
 // Let the official TypeScript SDK judge a schema document: does it fit the SDK's own
 // `RawModuleDefV9` (or `RawModuleDefV10`) type?
 //
-// Usage: node schema_check.mjs V9|V10 < schema.json   (one JSON document on stdin)
-// Prints {"ok": true, "bytes": n} or {"ok": false, "error": "...at schema.tables[0]..."}.
+// Usage: node schema_check.mjs < checks.json, where checks.json is a JSON array of
+// {"label": "...", "version": "V9" | "V10", "schema": <the served document>}.
+// Prints a JSON array, one entry per check, in order: {"label", "ok": true, "bytes": n} or
+// {"label", "ok": false, "error": "schema.tables[0].indexes[0].algorithm.BTree: ..."}.
 //
 // The SDK's generated module-definition types (`src/lib/autogen/types.ts` of npm
 // `spacetimedb`) are built into dist/index.mjs but not exported. We load that very file with
@@ -29,10 +31,9 @@ writeFileSync(
 const sdk = await import(pathToFileURL(exposed).href);
 const { AlgebraicType, BinaryReader, BinaryWriter } = sdk;
 
-const which = process.argv[2];
-const root = { V9: sdk.__RawModuleDefV9, V10: sdk.__RawModuleDefV10 }[which];
-if (!root) {
-  console.error("usage: node schema_check.mjs V9|V10 < schema.json");
+const ROOTS = { V9: sdk.__RawModuleDefV9, V10: sdk.__RawModuleDefV10 };
+if (!ROOTS.V9 || !ROOTS.V10) {
+  console.error("the SDK build has no RawModuleDefV9/RawModuleDefV10 types");
   process.exit(2);
 }
 
@@ -123,23 +124,32 @@ function convert(ty, json, path) {
 const stable = (value) =>
   JSON.stringify(value, (_, v) => (typeof v === "bigint" ? `${v}n` : v instanceof Uint8Array ? [...v] : v));
 
-let document = "";
-for await (const chunk of process.stdin) document += chunk;
-try {
-  const value = convert(root.algebraicType, parseExact(document), "schema");
+function check(root, document) {
+  const value = convert(root.algebraicType, document, "schema");
   const writer = new BinaryWriter(1024);
   AlgebraicType.makeSerializer(root.algebraicType)(writer, value);
   const bytes = writer.getBuffer();
   const reader = new BinaryReader(bytes);
   const back = AlgebraicType.makeDeserializer(root.algebraicType)(reader);
   if (reader.offset !== bytes.length) fail("schema", `${bytes.length - reader.offset} bytes left over`);
-  if (stable(back) !== stable(value)) {
-    const [a, b] = [stable(back), stable(value)];
+  const [a, b] = [stable(back), stable(value)];
+  if (a !== b) {
     let i = 0;
     while (a[i] === b[i]) i++;
     fail("schema", `the SDK read back a different value, from ...${b.slice(Math.max(0, i - 60), i + 40)} to ...${a.slice(Math.max(0, i - 60), i + 40)}`);
   }
-  console.log(JSON.stringify({ ok: true, bytes: bytes.length }));
-} catch (error) {
-  console.log(JSON.stringify({ ok: false, error: String(error?.message ?? error) }));
+  return bytes.length;
 }
+
+let input = "";
+for await (const chunk of process.stdin) input += chunk;
+const results = parseExact(input).map(({ label, version, schema }) => {
+  const root = ROOTS[version];
+  if (!root) return { label, ok: false, error: `unknown version ${version}` };
+  try {
+    return { label, ok: true, bytes: check(root, schema) };
+  } catch (error) {
+    return { label, ok: false, error: String(error?.message ?? error) };
+  }
+});
+console.log(JSON.stringify(results));
