@@ -36,7 +36,7 @@ server uses to decode values with the names its Python module gave them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .. import sats
@@ -107,6 +107,21 @@ def served_type(ty: sats.AlgebraicType) -> sats.AlgebraicType:
 
 def _identity(name: str) -> str:
     return name
+
+
+def _identity_type(ty: sats.AlgebraicType) -> sats.AlgebraicType:
+    return ty
+
+
+def _param_types(
+    params: sats.ProductType, convert: Callable[[sats.AlgebraicType], sats.AlgebraicType]
+) -> sats.ProductType:
+    """Parameter names stay as declared (a 2.x server serves ``params`` raw); their types are
+    converted like the typespace's, since a real module's enums and structs reach parameters
+    as refs to converted typespace entries."""
+    return sats.ProductType(
+        sats.ProductElement(e.name, convert(e.algebraic_type)) for e in params.elements
+    )
 
 
 class ModuleSchemaBuilder:
@@ -235,13 +250,14 @@ class ModuleSchemaBuilder:
         if served:
             tables.sort(key=lambda table: table.name)
         names = {typedef.ty: typedef.name for typedef in type_defs}
+        ty = served_type if served else _identity_type
         reducers = [
-            ReducerDef(fn_name(name), params, lifecycle, typespace, names)
+            ReducerDef(fn_name(name), _param_types(params, ty), lifecycle, typespace, names)
             for name, params, lifecycle in self._reducers
         ]
         misc: list[MiscExport] = [
-            ProcedureDef(fn_name(name), params, return_type, typespace, names)
-            for name, params, return_type in self._procedures
+            ProcedureDef(fn_name(name), _param_types(params, ty), ty(ret), typespace, names)
+            for name, params, ret in self._procedures
         ]
         return ModuleSchema(typespace, tables, reducers, type_defs, misc, ())
 
