@@ -38,8 +38,11 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
 def _example_module() -> Module:
-    spec = importlib.util.spec_from_file_location("own_module_tests", EXAMPLES / "own_module_tests.py")
-    assert spec is not None and spec.loader is not None
+    spec = importlib.util.spec_from_file_location(
+        "own_module_tests", EXAMPLES / "own_module_tests.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     module: Module = example.make_module()

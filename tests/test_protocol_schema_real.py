@@ -193,7 +193,8 @@ def test_the_builder_serves_what_a_2x_server_serves() -> None:
         IndexDef("score_player_id_day_idx_btree", "by_player_and_day", "BTree", (0, 1)),
     )
     status, position = served.typespace.types[0], served.typespace.types[1]
-    assert isinstance(status, sats.SumType) and isinstance(position, sats.ProductType)
+    assert isinstance(status, sats.SumType)
+    assert isinstance(position, sats.ProductType)
     assert [v.name for v in status.variants] == ["active", "banned", "away"]
     assert [e.name for e in position.elements] == ["x", "y"]
     # Special types keep their names: Option's some/none, ScheduleAt's Interval/Time.
@@ -238,4 +239,5 @@ def test_malformed_index_algorithms_are_protocol_errors(
 def test_the_fixture_uses_every_type_it_names() -> None:
     used = {t["ty"] for t in REAL_2X_SCHEMA["types"]}
     assert used == set(range(len(REAL_2X_SCHEMA["typespace"]["types"])))
-    assert PLAYER in used and TICK_SCHEDULE in used
+    assert PLAYER in used
+    assert TICK_SCHEDULE in used

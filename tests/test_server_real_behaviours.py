@@ -6,7 +6,6 @@ Paths are in the SpacetimeDB repository (``docs/conformance.md`` lists them all)
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import blake3
 import httpx
@@ -17,7 +16,6 @@ from httpx_ws import WebSocketDisconnect, aconnect_ws
 from spacetime_sched import (
     ArgumentError,
     ConnectError,
-    Identity,
     InternalError,
     ReducerError,
     TimeDuration,
@@ -109,7 +107,8 @@ async def test_schema_versions_9_and_10_are_served_and_others_are_400(
 ) -> None:
     # SchemaQueryParams / SchemaVersion in crates/client-api/src/routes/database.rs.
     v9 = await http.get("/schema", params={"version": "9"})
-    assert v9.status_code == 200 and "typespace" in v9.json()
+    assert v9.status_code == 200
+    assert "typespace" in v9.json()
     v10 = await http.get("/schema", params={"version": "10"})
     assert v10.status_code == 200
     sections = [next(iter(section)) for section in v10.json()["sections"]]
@@ -268,7 +267,8 @@ async def test_err_and_internal_error_over_the_websocket(server: LocalServer) ->
         refused = await client.receive()
         await client.send(CallReducer(2, 0, "crash", args(server, "crash")))
         crashed = await client.receive()
-    assert isinstance(refused, ReducerResult) and isinstance(refused.result, ReducerErr)
+    assert isinstance(refused, ReducerResult)
+    assert isinstance(refused.result, ReducerErr)
     assert refused.result.message == "no"
     assert isinstance(crashed, ReducerResult)
     assert isinstance(crashed.result, ReducerInternalError)

@@ -513,7 +513,16 @@ class Host:
                 mine = updates
             elif updates:
                 connection.send(TransactionUpdate(updates))
+        self._forget_kicked()
         return mine
+
+    def _forget_kicked(self) -> None:
+        """Disconnect the clients that fell too far behind (their queue is already dropped).
+
+        Their sessions end on their own once the socket lets go (a client that never reads
+        may hold its TCP connection a while; it gets nothing more, and holds no queue)."""
+        for connection in [c for c in self.connections if c.close_reason is not None]:
+            self.disconnect(connection)
 
     # --- schedule tables ------------------------------------------------------------------------
 
