@@ -21,8 +21,7 @@ other clients are not affected.
 from __future__ import annotations
 
 import json
-import re
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
@@ -47,21 +46,17 @@ class ServerLimits:
     close_timeout: float = attrs.field(default=1.0, validator=_positive)
 
 
-_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_BRACKET: Final = re.compile(rb"[\[\]{}]")
-_OPENERS: Final = (ord("["), ord("{"))
-
-
-def _too_deep(data: bytes, limit: int) -> bool:
-    """Whether brackets outside strings nest deeper than ``limit`` (linear time)."""
-    depth = 0
-    for match in _BRACKET.finditer(_STRING.sub(b'""', data)):
-        if match.group()[0] in _OPENERS:
-            depth += 1
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether parsed JSON nests arrays and objects deeper than ``limit`` (an iterative walk,
+    linear in the size of ``value``)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, list | dict):
             if depth > limit:
                 return True
-        else:
-            depth -= 1
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
     return False
 
 
@@ -69,11 +64,16 @@ def parse_json_body(data: bytes, limits: ServerLimits, what: str) -> Any:
     """``data`` as JSON, or :class:`HttpStatusError` 400 saying why it is not acceptable."""
     if not data.strip():
         raise HttpStatusError(400, f"{what}: the body is empty; send JSON")
-    if _too_deep(data, limits.max_json_depth):
-        raise HttpStatusError(
-            400, f"{what}: JSON nested deeper than {limits.max_json_depth} levels"
-        )
+    too_deep = HttpStatusError(
+        400, f"{what}: JSON nested deeper than {limits.max_json_depth} levels"
+    )
     try:
-        return json.loads(data)
-    except (ValueError, RecursionError) as exc:
+        value = json.loads(data)
+    except RecursionError:  # deeper than Python's own limit: certainly too deep
+        raise too_deep from None
+    except ValueError as exc:
         raise HttpStatusError(400, f"{what}: the body is not JSON: {exc}") from None
+    brackets = data.count(b"[") + data.count(b"{")  # fewer than the limit: cannot be too deep
+    if brackets > limits.max_json_depth and _too_deep(value, limits.max_json_depth):
+        raise too_deep
+    return value
