@@ -21,7 +21,7 @@ from _server_support import V2, args, session
 from anyio.abc import SocketStream
 
 from spacetime_sched import protocol, sats
-from spacetime_sched.protocol import CallReducer, InitialConnection, Subscribe
+from spacetime_sched.protocol import CallReducer, InitialConnection, OneOffQuery, Subscribe
 from spacetime_sched.testing import (
     LocalServer,
     Module,
@@ -145,6 +145,33 @@ async def _flood_a_client_that_never_reads(server: LocalServer, http: httpx.Asyn
         response = await http.post(f"/v1/database/{server.database}/call/set_blob", json=["ok"])
         assert response.status_code == 200
     await stream.aclose()
+
+
+async def test_a_client_that_asks_but_never_reads_the_answers_is_disconnected() -> None:
+    limits = ServerLimits(max_outbox_messages=16, close_timeout=0.2)
+    async with (
+        LocalServer(blob_module(), limits=limits) as server,
+        httpx.AsyncClient(base_url=server.uri) as http,
+    ):
+        database = f"/v1/database/{server.database}"
+        assert (
+            await http.post(f"{database}/call/set_blob", json=["y" * 60_000])
+        ).status_code == 200
+        stream = await _raw_websocket(server)
+        with anyio.fail_after(5):
+            while not server.host.connections:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        (greedy,) = server.host.connections
+        query = _masked_binary_frame(
+            protocol.encode_client_frame(OneOffQuery(1, "SELECT * FROM blob"))
+        )
+        with anyio.fail_after(20):
+            while greedy in server.host.connections:
+                await stream.send(query)  # each answer carries the 60 kB row
+        assert greedy.close_reason is not None
+        assert greedy.close_reason[0] == 1013
+        assert (await http.post(f"{database}/call/set_blob", json=["z"])).status_code == 200
+        await stream.aclose()
 
 
 async def test_garbage_instead_of_http_is_refused_and_the_server_keeps_serving(

@@ -425,6 +425,7 @@ class Host:
             connection.send(await self._handle_procedure(connection, message))
         else:  # pragma: no cover - the decoder yields only the classes above
             raise TypeError(f"unexpected client message {message!r}")
+        self._forget_kicked()  # e.g. a client that asks and asks but never reads the answers
 
     def _handle_call(self, connection: ClientConnection, message: CallReducer) -> ReducerResult:
         caller = Caller(connection.identity, connection.connection_id, connection)
