@@ -34,6 +34,14 @@ __all__ = [
     "CallTimeoutError",
     "QueryError",
     "ConfigurationError",
+    "LocalServerError",
+    "SenderError",
+    "NoSuchFunctionError",
+    "BadArgumentsError",
+    "ConnectRefusedError",
+    "SqlError",
+    "TokenError",
+    "HttpStatusError",
 ]
 
 
@@ -173,3 +181,47 @@ class ConfigurationError(ArgumentError):
     """A connection option is invalid (bad URI scheme, no database name, missing extra, ...),
     raised by the builder method or constructor that was given it. An :class:`ArgumentError`
     (a bad argument to the client's API) and so also a ``ValueError``."""
+
+
+# --- the local test server (spacetime_sched.testing) ------------------------------------------
+
+
+class LocalServerError(SpacetimeSchedError):
+    """Base class of the errors of the local test server and of the modules it runs."""
+
+
+class SenderError(LocalServerError):
+    """Raise it in a module's reducer to return an error to the caller, like a Rust reducer
+    returning ``Err(message)``: the call ends with ``Err`` (the message as a BSATN String;
+    HTTP 530 with the message) and its changes are rolled back. Any *other* exception is a
+    crash: the caller gets ``InternalError`` over WebSocket (HTTP 530 with the text)."""
+
+
+class NoSuchFunctionError(LocalServerError, LookupError):
+    """No reducer or procedure by that name, or a private one (HTTP 404, WebSocket
+    InternalError)."""
+
+
+class BadArgumentsError(LocalServerError, ValueError):
+    """Arguments that do not decode as the parameters, or a lifecycle reducer (HTTP 400)."""
+
+
+class ConnectRefusedError(LocalServerError, RuntimeError):
+    """The ``client_connected`` reducer failed, so the connection is refused."""
+
+
+class SqlError(LocalServerError, ValueError):
+    """A query the local server cannot run (bad syntax, unknown table or column, bad literal)."""
+
+
+class TokenError(LocalServerError, ValueError):
+    """A token the server does not accept (the message never contains the token)."""
+
+
+class HttpStatusError(LocalServerError):
+    """An HTTP request the local server answers with an error ``status`` and ``message``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
