@@ -91,9 +91,11 @@ _BUFFER: Final = Admission.BUFFER
 #: A change of (wall - monotonic) larger than this between two timer wake-ups is a clock step.
 CLOCK_JUMP_TOLERANCE_MICROS: Final = 250_000
 
-#: Schedules are handed to :func:`gc.freeze` in bulk once this many were added since the last
-#: time (and at least a quarter of all), so full collections do not rescan them; see _freeze.
-_FREEZE_AFTER: Final = 65_536
+#: Schedules are handed to :func:`gc.freeze` when their number first reaches this, and then each
+#: time it grows past its last high-water mark by this or by 1/64, whichever is more: see _freeze.
+_FREEZE_AFTER: Final = 8_192
+
+_NEVER: Final = 2**62
 
 _NEW, _RUNNING_STATE, _STOPPING, _CLOSED = "new", "running", "stopping", "closed"
 
@@ -192,6 +194,13 @@ class ReducerScheduler:
       schedules kept for inspection; older ones are forgotten. ``None`` keeps all.
     * ``instance_id``: this scheduler's name in fire claims of a shared store.
     * ``random``: the random source for jitter (seed one for reproducible tests).
+    * ``gc_freeze`` (default True): while the number of schedules grows past 8,192 to new
+      highs, call :func:`gc.freeze` at each step of 8,192 or 1/64 (whichever is more), so the
+      garbage collector's full collections stop rescanning long-lived schedules (at a million
+      schedules one took half a second). It freezes every object of the process existing at
+      that moment: frozen objects are still freed by reference counting, but a reference
+      cycle that was already garbage then is never collected. A scheduler whose size stays
+      level never freezes again. Pass False if your process manages the collector itself.
     """
 
     def __init__(
@@ -206,6 +215,7 @@ class ReducerScheduler:
         finished_retention: int | None = 10_000,
         instance_id: str | None = None,
         random: _random.Random | None = None,
+        gc_freeze: bool = True,
     ) -> None:
         call = getattr(target, "call_reducer_async", None)
         if call is not None:
@@ -235,9 +245,9 @@ class ReducerScheduler:
         self._random = random if random is not None else _random.Random()
 
         self._schedules: dict[str, ScheduledReducerCall] = {}
-        self._queue = FireQueue(self._random)
+        self._queue = FireQueue(self._schedules, self._random)
         self._queue.on_earlier = self._wake_timer
-        self._added_since_freeze = 0
+        self._freeze_mark = _FREEZE_AFTER if gc_freeze else _NEVER
         self._finished: collections.deque[str] = collections.deque()
         self._id_prefix = secrets.token_hex(3)
         self._id_counter = 0
@@ -326,6 +336,8 @@ class ReducerScheduler:
                     self._schedules[s.id] = s
                     if s.status is _PENDING:
                         self._queue.push(s, s.next_micros)
+                if len(self._schedules) >= self._freeze_mark:
+                    self._freeze()  # a bulk load
             async with anyio.create_task_group() as outer:
                 if persistence is not None:
                     await outer.start(persistence.run)
@@ -509,10 +521,7 @@ class ReducerScheduler:
         self._queue.push(s, first)
         if self._persistence is not None:
             self._persistence.mark_dirty(s)
-        self._added_since_freeze += 1
-        if self._added_since_freeze >= _FREEZE_AFTER and self._added_since_freeze * 4 >= len(
-            self._schedules
-        ):
+        if len(self._schedules) >= self._freeze_mark:
             self._freeze()
         return schedule_id
 
@@ -825,10 +834,11 @@ class ReducerScheduler:
         all of them (about half a second at a million): one landing in a burst of adds stalls
         it. :func:`gc.freeze` parks every object tracked so far in the permanent generation,
         in O(1); frozen objects are still freed by reference counting when dropped. It runs
-        after a bulk of adds (at most once per quarter of the schedules, so a logarithmic
-        number of times), never for small schedulers.
+        only while the number of schedules climbs to new highs (so a logarithmic number of
+        times for a bulk load), never for small schedulers.
         """
-        self._added_since_freeze = 0
+        size = len(self._schedules)
+        self._freeze_mark = size + max(_FREEZE_AFTER, size // 64)
         gc.freeze()
 
     # --- internals: the timer -----------------------------------------------------------------
