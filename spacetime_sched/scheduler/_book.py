@@ -116,8 +116,9 @@ class ScheduleBook:
 
     # --- the executor's questions (ExecutionHost) ----------------------------------------------
 
-    def first_key(self) -> int | None:
-        return self.queue.first_key()
+    @property
+    def due_entries(self) -> list[tuple[Any, ...]]:
+        return self.queue.entries
 
     def take_due(self, now: int) -> tuple[ScheduledReducerCall, int] | None:
         """Take fires due at ``now`` off the queue until one is admitted to run."""
@@ -125,15 +126,21 @@ class ScheduleBook:
         while (taken := queue.take_due(now)) is not None:
             s, key, fire = taken
             policy = s.policy
-            if buffers_all(policy, s.running):
+            if s.running and buffers_all(policy, s.running):
                 s.buffered = fire  # re-queued by the running execution when it ends
                 continue
             fire, key, nxt = coalesce(s.schedule, s.created_micros, policy, key, fire, now)
             s.next_micros = nxt
-            queue.push(s, nxt)
+            if nxt is not None:
+                queue.push(s, nxt)
             decision = admit(policy, s.running, s.buffered, key, now)
             if decision is _RUN:
-                self._start_execution(s)
+                # (inline _start_execution: this runs once per fire)
+                s.running += 1
+                s.run_count += 1
+                if s.status is _PENDING:
+                    s.status = _RUNNING
+                self.active += 1
                 return s, fire
             if decision is _MISSED:
                 self.missed(s, fire, now)

@@ -25,7 +25,7 @@ import random as _random
 import secrets
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
+from typing import Any, Final, Protocol, TypeAlias
 
 import anyio
 import anyio.abc
@@ -57,10 +57,8 @@ from ._planning import (
     next_after,
     prepare,
 )
+from ._stores._base import ScheduleStore
 from ._triggers import CronTrigger, DailyTrigger, TimezoneLike, Trigger
-
-if TYPE_CHECKING:
-    from ._stores import ScheduleStore
 
 __all__ = [
     "CLOCK_JUMP_TOLERANCE_MICROS",
@@ -204,6 +202,11 @@ class ReducerScheduler:
             )
         self._max_concurrent = max_concurrent_executions
         self._clock: Clock = clock if clock is not None else SystemClock()
+        if store is not None and not isinstance(store, ScheduleStore):
+            raise InvalidScheduleError(
+                "ReducerScheduler: store must implement the ScheduleStore protocol (load_all, "
+                f"save, delete, claim_fire, aclose, async with), got {type(store).__name__}"
+            )
         self._store = store
         self._shutdown_timeout = to_duration(shutdown_timeout, "shutdown_timeout").micros / 1e6
         self._default_policy = default_policy if default_policy is not None else DEFAULT_POLICY

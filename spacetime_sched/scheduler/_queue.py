@@ -40,13 +40,17 @@ class FireQueue:
     """Planned fires by key. ``on_earlier(key)`` is called when a push makes ``key`` the
     earliest deadline anyone may be sleeping towards (the timer uses it to wake up)."""
 
-    __slots__ = ("_heap", "_random", "_schedules", "on_earlier")
+    __slots__ = ("_found", "_heap", "_random", "_schedules", "entries", "on_earlier")
 
     def __init__(
         self, schedules: Mapping[str, ScheduledReducerCall], random: _random.Random
     ) -> None:
         self._schedules = schedules
         self._heap: DeadlineHeap[Entry] = DeadlineHeap(self._is_live)
+        #: The heap list (``entries[0][0]`` is the earliest key, possibly stale): for the
+        #: executor's "is anything due?" check, which runs once per fire.
+        self.entries = self._heap.entries
+        self._found: ScheduledReducerCall | None = None
         self._random = random
         self.on_earlier: Callable[[int], None] | None = None
 
@@ -55,6 +59,8 @@ class FireQueue:
         if s is None:
             return False
         fire = entry[2] if len(entry) == 3 else entry[0]
+        # remembered for take_due, which then needs no second lookup
+        self._found = s
         return fire == s.next_micros and (s.status is _PENDING or s.status is _RUNNING)
 
     def __len__(self) -> int:
@@ -99,8 +105,10 @@ class FireQueue:
         entry = self._heap.pop_due(now)
         if entry is None:
             return None
+        s = self._found  # the schedule _is_live just looked up for this entry
+        assert s is not None
         key = entry[0]
-        return self._schedules[entry[1]], key, entry[2] if len(entry) == 3 else key
+        return s, key, entry[2] if len(entry) == 3 else key
 
     def rebuild(self, schedules: Iterable[ScheduledReducerCall]) -> None:
         """Queue exactly the planned fires of ``schedules`` (after fire times moved)."""
