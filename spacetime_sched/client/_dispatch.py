@@ -37,6 +37,7 @@ from ..protocol import (
 from ._cache import ClientCache, DecodedChanges
 from ._calls import PendingRequests
 from ._results import RowChanges
+from ._rows import row_model
 from ._subscription import SubscriptionHandle
 from ._websocket import WebSocket
 
@@ -161,12 +162,19 @@ class Dispatcher:
             log.debug("no caller waits for request %d any more (%s)", request_id, message)
 
     async def _apply_transaction(self, update: TransactionUpdate) -> None:
+        # Atomic: the whole transaction goes into the cache before any callback runs.
+        applied: list[tuple[SubscriptionHandle, list[DecodedChanges]]] = []
         for query_set in update.query_sets:
             handle = self._subscriptions.get(query_set.query_set_id.id)
             if handle is not None:
-                changes = self._decode_query_set(query_set)
-                await self._cache.apply(handle.query_set_id, changes)
-                await handle.publish([decoded.changes for decoded in changes])
+                applied.append((handle, self._decode_query_set(query_set)))
+        if not applied:
+            return
+        await self._cache.apply_transaction(
+            [(handle.query_set_id, changes) for handle, changes in applied]
+        )
+        for handle, changes in applied:
+            await handle.publish([decoded.changes for decoded in changes])
 
     def _decode_query_set(self, query_set: QuerySetUpdate) -> list[DecodedChanges]:
         changes: list[DecodedChanges] = []
@@ -181,24 +189,28 @@ class Dispatcher:
                         )
                     )
                 elif isinstance(rows, EventTable):
-                    _, events = self.decode_rows(table.table_name, rows.events)
-                    changes.append(DecodedChanges(RowChanges(table.table_name, [], [], events)))
+                    event_keys, events = self.decode_rows(table.table_name, rows.events)
+                    changes.append(
+                        DecodedChanges(
+                            RowChanges(table.table_name, [], [], events), event_keys=event_keys
+                        )
+                    )
         return changes
 
     def decode_rows(self, table: str, rows: Any) -> tuple[list[bytes], list[Any]]:
-        """The rows' BSATN bytes and the rows decoded with the table's schema (the bytes
-        themselves when the schema is not known or lacks the table)."""
+        """The rows' BSATN bytes and the rows decoded into the table's row class (the bytes
+        themselves when the schema is not known or lacks the table, e.g. a view)."""
         keys = rows.rows_bytes()
-        codec = self._row_codec(table)
-        if codec is None:
+        decode = self._row_decoder(table)
+        if decode is None:
             return keys, list(keys)
-        return keys, [codec.decode(key) for key in keys]
+        return keys, [decode(key) for key in keys]
 
-    def _row_codec(self, table: str) -> Any:
+    def _row_decoder(self, table: str) -> Callable[[bytes], Any] | None:
         schema = self._schema()
         if schema is None:
             return None
         try:
-            return schema.table(table).row_codec
+            return row_model(schema).table(table).decode
         except LookupError:
             return None
