@@ -184,15 +184,17 @@ class TableCache:
                     name=column,
                     obj=self,
                 )
-            unique = list(self._unique_attributes)
-            what = "column" if column in info.columns else "unique column"
-            raise UnknownNameError(
-                f"table {self.name!r} has no {what} {column!r}"
-                + close_matches(column, unique or list(info.columns))
-                + ("" if unique else "; it has no unique column"),
-                name=column,
-                obj=self,
-            )
+            unique = ", ".join(self._unique_attributes) or "none"
+            if column in info.columns:
+                message = (
+                    f"table {self.name!r}: column {column!r} is not unique, so it has no "
+                    f"lookup (unique columns: {unique})"
+                )
+            else:
+                message = f"table {self.name!r} has no column {column!r}" + close_matches(
+                    column, list(info.columns)
+                )
+            raise UnknownNameError(message, name=column, obj=self)
         return UniqueIndex(self, column, self._unique[attribute])
 
     def __getattr__(self, name: str) -> UniqueIndex:
