@@ -73,7 +73,8 @@ def test_rows_compare_hash_and_order_by_value() -> None:
         table.decode(encoded_row(1)),
         table.decode(encoded_row(2)),
     )
-    assert one == same and hash(one) == hash(same)
+    assert one == same
+    assert hash(one) == hash(same)
     assert one != two
     assert len({one, same, two}) == 2
     assert sorted([two, one]) == [one, two]
@@ -119,7 +120,8 @@ def test_the_table_knows_its_keys_and_unknown_tables_are_lookup_errors() -> None
     with pytest.raises(LookupError):
         row_model(schema()).table("nope")
     assert table.primary_key == 0
-    assert table.columns[16] == "email" and 16 in table.unique_columns
+    assert table.columns[16] == "email"
+    assert 16 in table.unique_columns
     row = table.decode(encoded_row())
     assert repr(row).startswith("Everything(id=1, flag=True")
 

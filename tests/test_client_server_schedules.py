@@ -76,7 +76,8 @@ async def test_server_schedules_gives_fire_times_on_the_servers_clock() -> None:
             "beat", ScheduleAt.Interval(TimeDuration.from_minutes(10))
         )
         beat = (await next_change(changes)).schedule
-        assert beat.repeating and beat.estimated
+        assert beat.repeating
+        assert beat.estimated
         # Counted from when the client first saw the row (the insert time is not in the row).
         assert beat.next_fire == beat.first_seen + TimeDuration.from_minutes(10)
         assert [entry.row.label for entry in watch.entries()] == ["beat", "once"]  # soonest first
