@@ -351,27 +351,30 @@ class ChangeBatch:
 
     async def run_callbacks(self) -> None:
         """Call every callback the batch's changes call for, table by table: updates, then
-        deletes, then inserts (each in arrival order)."""
+        deletes, then inserts (each in arrival order). The callbacks registered when the
+        batch starts are the ones called for all of its rows."""
         for table, (inserts, deletes, events) in self._changes.items():
             name = table.name
             pk = table._pk
             if pk is not None and inserts and deletes:
                 inserts, deletes, updates = _pair_updates(pk, inserts, deletes)
-                for old, new in updates:
-                    for handle in list(table._on_update):
-                        await call_callback_logged(
-                            handle.callback, old, new, logger=log, what=f"update of {name}"
-                        )
-            for row in deletes:
-                for handle in list(table._on_delete):
-                    await call_callback_logged(
-                        handle.callback, row, logger=log, what=f"delete from {name}"
-                    )
-            for row in inserts + events:
-                for handle in list(table._on_insert):
-                    await call_callback_logged(
-                        handle.callback, row, logger=log, what=f"insert into {name}"
-                    )
+                await _run(table._on_update, updates, f"update of {name}", pair=True)
+            await _run(table._on_delete, deletes, f"delete from {name}")
+            await _run(table._on_insert, inserts + events, f"insert into {name}")
+
+
+async def _run(
+    registry: list[CallbackHandle], rows: list[Any], what: str, *, pair: bool = False
+) -> None:
+    if not rows or not registry:
+        return
+    callbacks = [handle.callback for handle in registry]
+    for row in rows:
+        for callback in callbacks:
+            if pair:
+                await call_callback_logged(callback, *row, logger=log, what=what)
+            else:
+                await call_callback_logged(callback, row, logger=log, what=what)
 
 
 def _pair_updates(

@@ -1,0 +1,166 @@
+"""Rows per second applied to the client cache from one 10,000-row TransactionUpdate.
+
+Run: ``python benchmarks/bench_cache.py`` (about 20 s; ``--rows``, ``--rounds``, ``--backend``,
+``--json``). Prints a markdown table.
+
+What is timed is the client's own work for one server message, in process (no socket, so the
+figure is the client's cost, not the network's): decoding the frame (``from frame``) or starting
+from the decoded message (``from message``), decoding each row into its typed class, and
+applying the whole transaction to ``conn.db`` through the connection's real receive path
+(:class:`~spacetime_sched.client._dispatch.Dispatcher`), then running the callbacks. The rows are
+the quickstart module's ``person(id: u64 pk, name: String, created_at: Timestamp)``.
+
+Cases: inserts with no callback; inserts with one ``on_insert`` callback (a plain function that
+counts); the same with an ``async`` callback; and 10,000 updates of rows already cached (a
+delete and an insert with the same primary key, reported to one ``on_update(old, new)``).
+Each figure is the best of ``--rounds`` rounds, each on a fresh cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+from spacetime_sched import Timestamp
+from spacetime_sched.client._cache import ClientCache
+from spacetime_sched.client._calls import PendingRequests
+from spacetime_sched.client._dispatch import Dispatcher
+from spacetime_sched.client._rows import row_model
+from spacetime_sched.client._subscription import SubscriptionHandle
+from spacetime_sched.protocol import (
+    BsatnRowList,
+    ModuleSchema,
+    PersistentTable,
+    QuerySetUpdate,
+    TableUpdate,
+    TransactionUpdate,
+    decode_server_frame,
+    encode_server_frame,
+)
+from spacetime_sched.testing import example_module
+
+CREATED = Timestamp(1_764_300_000_000_000)
+
+
+def person_rows(schema: ModuleSchema, count: int, name: str = "player") -> BsatnRowList:
+    codec = schema.table("person").row_codec
+    return BsatnRowList.from_row_bytes(
+        codec.encode({"id": i, "name": f"{name}-{i}", "created_at": CREATED}) for i in range(count)
+    )
+
+
+def transaction(inserts: BsatnRowList, deletes: BsatnRowList) -> TransactionUpdate:
+    table = TableUpdate("person", [PersistentTable(inserts, deletes)])
+    return TransactionUpdate([QuerySetUpdate(1, [table])])
+
+
+async def _unsubscribe(handle: SubscriptionHandle, timeout: float | None) -> None:  # noqa: ASYNC109
+    raise NotImplementedError  # never called: the benchmark does not unsubscribe
+
+
+def fresh(schema: ModuleSchema) -> tuple[Dispatcher, ClientCache]:
+    cache = ClientCache(lambda: row_model(schema))
+    dispatcher = Dispatcher(PendingRequests(), cache, lambda: schema, max_message_size=1 << 30)
+    handle = SubscriptionHandle(
+        1, ["SELECT * FROM person"], unsubscribe=_unsubscribe, buffer_updates=False
+    )
+    dispatcher.add_subscription(handle)
+    handle.applied({})
+    return dispatcher, cache
+
+
+async def run_case(
+    schema: ModuleSchema,
+    rows: int,
+    rounds: int,
+    *,
+    callback: str | None,
+    from_frame: bool,
+    updates: bool,
+) -> float:
+    """Best rows per second over ``rounds`` fresh caches."""
+    first = transaction(person_rows(schema, rows), BsatnRowList.EMPTY)
+    message = first
+    if updates:
+        message = transaction(person_rows(schema, rows, "renamed"), person_rows(schema, rows))
+    frame = encode_server_frame([message], batched=True)
+    best = 0.0
+    for _ in range(rounds):
+        dispatcher, cache = fresh(schema)
+        table = cache.person
+        if updates:
+            await dispatcher.handle([first])
+        seen = [0]
+
+        def count(*_: Any) -> None:
+            seen[0] += 1
+
+        async def count_async(*_: Any) -> None:
+            seen[0] += 1
+
+        if callback is not None:
+            function: Callable[..., Any] = count if callback == "sync" else count_async
+            (table.on_update if updates else table.on_insert)(function)
+        start = time.perf_counter()
+        if from_frame:
+            await dispatcher.handle(decode_server_frame(frame, batched=True, max_size=1 << 30))
+        else:
+            await dispatcher.handle([message])
+        elapsed = time.perf_counter() - start
+        assert table.count() == rows, (table.count(), rows)
+        assert seen[0] == (rows if callback else 0), seen[0]
+        best = max(best, rows / elapsed)
+    return best
+
+
+CASES = [
+    # (label, callback, from_frame, updates)
+    ("inserts, no callback, from message", None, False, False),
+    ("inserts, no callback, from frame", None, True, False),
+    ("inserts, on_insert (sync), from message", "sync", False, False),
+    ("inserts, on_insert (async), from message", "async", False, False),
+    ("updates (pk), on_update (sync), from message", "sync", False, True),
+]
+
+
+async def run_all(rows: int, rounds: int) -> dict[str, float]:
+    schema = example_module.make_module().schema
+    results: dict[str, float] = {}
+    for label, callback, from_frame, updates in CASES:
+        results[label] = await run_case(
+            schema, rows, rounds, callback=callback, from_frame=from_frame, updates=updates
+        )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--backend", choices=["asyncio", "trio", "both"], default="both")
+    parser.add_argument("--json", action="store_true", help="print raw JSON")
+    args = parser.parse_args()
+    backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
+    table = {b: anyio.run(run_all, args.rows, args.rounds, backend=b) for b in backends}
+    if args.json:
+        print(json.dumps({"rows": args.rows, "rows_per_s": table}))
+        return
+    print(
+        f"{args.rows:,}-row TransactionUpdate applied to the client cache "
+        f"(CPython {platform.python_version()}, {sys.platform}; best of {args.rounds})\n"
+    )
+    print("| case | " + " | ".join(f"{b} rows/s" for b in backends) + " |")
+    print("|---|" + "---:|" * len(backends))
+    for label, *_ in CASES:
+        print(f"| {label} | " + " | ".join(f"{table[b][label]:,.0f}" for b in backends) + " |")
+
+
+if __name__ == "__main__":
+    main()
