@@ -98,15 +98,8 @@ async def run_case(
         if updates:
             await dispatcher.handle([first])
         seen = [0]
-
-        def count(*_: Any) -> None:
-            seen[0] += 1
-
-        async def count_async(*_: Any) -> None:
-            seen[0] += 1
-
         if callback is not None:
-            function: Callable[..., Any] = count if callback == "sync" else count_async
+            function = _counter(seen, callback == "async")
             (table.on_update if updates else table.on_insert)(function)
         start = time.perf_counter()
         if from_frame:
@@ -118,6 +111,16 @@ async def run_case(
         assert seen[0] == (rows if callback else 0), seen[0]
         best = max(best, rows / elapsed)
     return best
+
+
+def _counter(seen: list[int], is_async: bool) -> Callable[..., Any]:
+    def count(*_: Any) -> None:
+        seen[0] += 1
+
+    async def count_async(*_: Any) -> None:
+        seen[0] += 1
+
+    return count_async if is_async else count
 
 
 CASES = [
