@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -52,6 +53,13 @@ async def main() -> None:
         .build() as conn,
     ):
         await conn.subscribe("SELECT * FROM person")
+        three_calls = anyio.Event()
+
+        @conn.db.person.on_insert
+        def on_person(row: Any) -> None:  # rows are typed: row.name
+            if sum(1 for r in conn.db.person if r.name == "every 200 ms") >= 3:
+                three_calls.set()
+
         scheduler = conn.scheduler
 
         # A public reducer, every 200 ms (the first call one period from now).
@@ -72,9 +80,7 @@ async def main() -> None:
             outcome = await scheduler.wait_for(once)
             assert outcome is not None
             print(f"the one-shot ran {outcome.lateness.format_human_readable()} late")
-            # Each call's own row changes are in conn.db when the call returns.
-            while sum(1 for row in conn.db.person if row.name == "every 200 ms") < 3:
-                await anyio.sleep(0.05)
+            await three_calls.wait()
         scheduler.cancel_schedule(every)
         scheduler.cancel_schedule(cron)
 
