@@ -14,12 +14,23 @@ from pathlib import Path
 
 import nox
 
+# nox.project.dependency_groups (reading PEP 735 [dependency-groups]) arrived in 2025.02.
+nox.needs_version = ">=2025.2.9"
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 # A Python missing from the machine is skipped locally but fails on CI (nox's default).
 
 ROOT = Path(__file__).parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+#: What a user installs to run everything the tests touch (README's first command).
+PROJECT = ("-e", ".[server,brotli,trio]")
+
+
+def _group(*names: str) -> tuple[str, ...]:
+    """The requirements of [dependency-groups] ``names``; nox resolves ``include-group`` itself,
+    so this works with whatever pip the session's virtualenv has (``--group`` needs >= 25.1)."""
+    return nox.project.dependency_groups(PYPROJECT, *names)
 
 
 def _expose_pyenv_pythons() -> None:
@@ -66,7 +77,7 @@ def _install_node_packages(session: nox.Session) -> None:
 @nox.parametrize("backend", ["asyncio", "trio"])
 def tests(session: nox.Session, backend: str) -> None:
     """Run the whole suite with every async test on one anyio backend."""
-    session.install("-e", ".[test]")
+    session.install(*PROJECT, *_group("test"))
     _install_node_packages(session)
     session.run(
         "pytest", *(session.posargs or ["-q"]),
@@ -76,7 +87,7 @@ def tests(session: nox.Session, backend: str) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    session.install("ruff>=0.6")
+    session.install(*_group("lint"))
     paths = ["spacetime_sched", "tests", "benchmarks", "examples", "noxfile.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
@@ -84,7 +95,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[test]", "mypy>=1.10")
+    session.install(*PROJECT, *_group("typecheck"))
     session.run("mypy", "spacetime_sched")
 
 
@@ -92,7 +103,7 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks side by side with their peers; results go to docs/benchmarks.md by hand."""
     # bench_scheduler.py makes its own throwaway venvs for the APScheduler peers.
-    session.install("-e", ".[test]")
+    session.install(*PROJECT, *_group("test"))
     _install_node_packages(session)
     env = {"PYTHONHASHSEED": "0"}
     if os.environ.get("BENCH_QUICK"):

@@ -10,6 +10,7 @@ Run it: ``python examples/time_and_codec.py``
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from spacetime_sched import ScheduleAt, TimeDuration, Timestamp, sats
 
@@ -32,11 +33,12 @@ def time_types() -> None:
     print("in New York  ", launch.to_timezone("America/New_York").isoformat())
     print("             ", later.to_timezone("America/New_York").isoformat())
 
-    # A naive datetime is refused: we never guess a time zone.
-    try:
-        Timestamp.from_datetime(dt.datetime(2025, 3, 9, 6, 30))
-    except ValueError as exc:
-        print("naive datetime refused:", type(exc).__name__)
+    # A naive datetime is local time, read exactly as datetime.timestamp() reads it; a zone
+    # given with it is kept for display (timezone_info) but never changes the instant.
+    naive = dt.datetime(2025, 3, 9, 6, 30)
+    assert Timestamp.from_datetime(naive).to_unix_seconds() == naive.timestamp()
+    zoned = Timestamp.from_datetime(naive.replace(tzinfo=ZoneInfo("America/New_York")))
+    print("zoned        ", zoned.to_local_iso(), "| same instant as", zoned.to_iso())
 
     # ScheduleAt is what SpacetimeDB schedule tables hold: a repeat interval or one instant.
     for schedule in (ScheduleAt.at_interval(dt.timedelta(seconds=5)), ScheduleAt.at_time(later)):

@@ -51,6 +51,7 @@ from ._time import (
     duration_from_seconds,
     timestamp_now,
 )
+from ._version import __version__ as __version__  # the one version source (pyproject reads it)
 from .client import (
     DbConnection,
     DbConnectionBuilder,
@@ -84,8 +85,6 @@ from .scheduler import (
     schedule_once,
     schedule_repeating,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ConnectionId",

@@ -46,7 +46,8 @@ class TimeRangeError(SpacetimeSchedError, OverflowError):
 
 
 class NaiveDatetimeError(SpacetimeSchedError, ValueError):
-    """A naive ``datetime`` was given where an aware one is needed (we never guess a zone)."""
+    """A ``datetime`` names no instant: a naive one (local time) that ``timestamp()`` cannot
+    place, or one whose ``tzinfo`` gives no UTC offset (see docs/time.md)."""
 
 
 # --- SATS codec (re-exported as spacetime_sched.sats.SatsError, ...) ---------------------------

@@ -11,6 +11,11 @@ a :class:`fractions.Fraction`, multiplied by the unit, and rounded to the neares
 ties going to the even neighbour (Python's :func:`round`). So ``TimeDuration.from_micros(2.5)`` is
 2 µs and ``TimeDuration.from_micros(3.5)`` is 4 µs, and no precision is lost to a float
 multiplication on the way.
+
+Every :class:`~datetime.datetime` that enters the library goes through one function,
+:func:`datetime_to_micros`: an aware datetime names its own instant; a *naive* one is read as
+local time, exactly as the standard library's :meth:`datetime.datetime.timestamp` reads it
+(``fold`` picks the first or second reading of a repeated wall time).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ __all__ = [
     "ScheduleAtTime",
     "TimeDuration",
     "Timestamp",
+    "datetime_to_micros",
     "duration_from_hours",
     "duration_from_minutes",
     "duration_from_seconds",
@@ -115,6 +121,45 @@ def _scaled_micros(value: object, unit: int, what: str) -> int:
         return _check_i64(int(value) * unit, what)
     exact = _exact(value, what)
     return _check_i64(round(exact * unit), what)
+
+
+def datetime_to_micros(value: _dt.datetime, what: str = "datetime") -> int:
+    """Exact microseconds since the Unix epoch of ``value``: the one place a datetime becomes
+    an instant (``Timestamp.from_datetime``, ``ScheduleAt.at_time``, the SATS codecs and the
+    scheduler's triggers all come here).
+
+    * An *aware* datetime names its own instant.
+    * A *naive* datetime is local time, read exactly as :meth:`datetime.datetime.timestamp`
+      reads it: the platform's local zone (``TZ``), ``fold=0`` for the first and ``fold=1``
+      for the second reading of a wall time repeated when clocks go back, and a wall time
+      skipped when clocks go forward counts with the offset before (``fold=0``) or after
+      (``fold=1``) the jump, as PEP 495 says. So ``datetime.now()`` is now.
+
+    :class:`~spacetime_sched.NaiveDatetimeError` is left for what has no reading: a naive
+    datetime that ``timestamp()`` itself cannot place (on 0001-01-01, or 9999-12-31 east of
+    UTC: CPython's local-time lookup looks a day either side and runs out of datetime's range)
+    and a datetime whose ``tzinfo`` answers ``utcoffset() is None``.
+    """
+    if value.tzinfo is None:
+        try:
+            # With microsecond=0 the float holds a whole number of seconds (exact below 2**53);
+            # the microseconds are added as an int, so nothing is rounded.
+            seconds = value.replace(microsecond=0).timestamp()
+        except (OverflowError, OSError, ValueError) as exc:
+            raise NaiveDatetimeError(
+                f"{what}: {value!r} is naive, so it is read as local time, but the platform "
+                f"cannot place it in the local zone ({exc}); give it a tzinfo, e.g. "
+                ".replace(tzinfo=datetime.timezone.utc)"
+            ) from None
+        return int(seconds) * MICROS_PER_SECOND + value.microsecond
+    if value.utcoffset() is None:
+        raise NaiveDatetimeError(
+            f"{what}: {value!r} has tzinfo {value.tzinfo!r} but its utcoffset() is None, so "
+            "it names no instant (reading it as local time would contradict its tzinfo); "
+            "use a tzinfo that knows its offset, such as zoneinfo.ZoneInfo"
+        )
+    delta = value - _EPOCH_UTC  # aware subtraction: exact, and honours fold
+    return (delta.days * 86_400 + delta.seconds) * MICROS_PER_SECOND + delta.microseconds
 
 
 def _round_div(numerator: int, divisor: Fraction | int) -> int:
@@ -414,18 +459,18 @@ class TimeDuration:
         return f"{self.micros}µs"
 
     def format_human_readable(self) -> str:
-        """A short adaptive form for people: ``500µs``, ``1.5ms``, ``30.5s``, ``2min``, ``1.25h``,
-        ``3d``. The value is shown in the largest unit its magnitude reaches, with at most two
-        decimals (rounded half to even, trailing zeros dropped), so 59.999 s reads ``60s``.
-        Use :meth:`format_precise` when every µs matters.
+        """A short adaptive form for people, always one decimal: ``500.0µs``, ``1.5ms``,
+        ``30.5s``, ``30.0min``, ``1.3h``, ``3.0d``, ``-2.0s``.
+
+        The unit is the largest of µs, ms, s, min, h, d that the magnitude reaches (1 ms,
+        1 s, 1 min, 1 h, 1 d are the thresholds; below 1 ms it is µs). The value is rounded to
+        one decimal, exactly, to the nearest tenth with ties to even; if that rounds up to a
+        whole next unit it is shown in that unit (59.96 s reads ``1.0min``, not ``60.0s``).
+        A negative duration gets a ``-``. Use :meth:`format_precise` when every µs matters.
         """
-        shown = _in_largest_unit(abs(self.micros))
-        if shown is None:
-            return f"{self.micros}µs"
-        hundredths, name = shown
-        whole, fraction = divmod(hundredths, 100)
-        decimals = f".{fraction:02d}".rstrip("0").rstrip(".")
-        return f"{'-' if self.micros < 0 else ''}{whole}{decimals}{name}"
+        tenths, name = _nearest_in_units(abs(self.micros), _HUMAN_UNITS, 10)
+        whole, tenth = divmod(tenths, 10)
+        return f"{'-' if self.micros < 0 else ''}{whole}.{tenth}{name}"
 
     def to_iso8601(self) -> str:
         """ISO 8601 duration like Rust's ``TimeDuration::to_iso8601`` (chrono's ``TimeDelta``
@@ -439,22 +484,29 @@ class TimeDuration:
         return f"{sign}PT{seconds}{fraction}S"
 
 
+#: (unit in µs, its name, how many of it make the next unit), smallest first.
 _HUMAN_UNITS: Final = (
-    (MICROS_PER_DAY, "d"),
-    (MICROS_PER_HOUR, "h"),
-    (MICROS_PER_MINUTE, "min"),
-    (MICROS_PER_SECOND, "s"),
-    (MICROS_PER_MILLI, "ms"),
+    (1, "µs", 1000),
+    (MICROS_PER_MILLI, "ms", 1000),
+    (MICROS_PER_SECOND, "s", 60),
+    (MICROS_PER_MINUTE, "min", 60),
+    (MICROS_PER_HOUR, "h", 24),
+    (MICROS_PER_DAY, "d", None),
 )
 
 
-def _in_largest_unit(magnitude: int) -> tuple[int, str] | None:
-    """(hundredths of the unit, rounded half to even; unit name) for the largest unit that
-    ``magnitude`` reaches, or None below a millisecond."""
-    for unit, name in _HUMAN_UNITS:  # largest first
-        if magnitude >= unit:
-            return round(Fraction(magnitude * 100, unit)), name
-    return None
+def _nearest_in_units(
+    magnitude: int, units: tuple[tuple[int, str, int | None], ...], steps: int
+) -> tuple[int, str]:
+    """``magnitude`` µs in ``1/steps`` of a unit, rounded to the nearest (ties to even, exact),
+    and the unit's name: the first unit of ``units`` (smallest first) in which the rounded
+    count stays below one whole next unit. Both human formats use it (format_human_readable
+    in tenths, format_relative in whole units), so both round the same way."""
+    for unit, name, per_next in units:
+        count = round(Fraction(magnitude * steps, unit))
+        if per_next is None or count < per_next * steps:
+            return count, name
+    raise AssertionError("unreachable: the last unit has no next unit")
 
 
 _new = object.__new__
@@ -481,8 +533,19 @@ TimeDuration.ZERO = TimeDuration._unchecked(0)
 TzLike: TypeAlias = str | _dt.tzinfo
 
 
+class _DisplayZone:
+    """The slot behind :attr:`Timestamp.timezone_info`, kept out of attrs' fields on purpose.
+
+    Outside attrs it takes no part in equality, hashing or ``attrs.astuple``, and a Timestamp
+    whose slot was never filled (the trusted constructors and the BSATN decoder, which build
+    millions) reads as None, so the hot paths pay nothing for a display-only zone.
+    """
+
+    __slots__ = ("_display_zone",)
+
+
 @attrs.frozen(slots=True, init=False, repr=False, order=False)
-class Timestamp:
+class Timestamp(_DisplayZone):
     """A point in time: exact integer microseconds since 1970-01-01T00:00:00Z (Unix epoch).
 
     SpacetimeDB's ``Timestamp``. Negative values are before the epoch; the range is the signed
@@ -492,16 +555,25 @@ class Timestamp:
     * ``Timestamp.now()``, ``Timestamp.from_datetime(aware_dt)``, ``Timestamp.parse(rfc3339)``
     * ``t + d``, ``t - d`` with a :class:`TimeDuration` or :class:`~datetime.timedelta`
     * ``t2 - t1`` -> :class:`TimeDuration`
+
+    :attr:`timezone_info` is the zone the value was created from (``from_datetime`` of an
+    aware datetime) or converted to (:meth:`with_timezone`), else None. It is for display
+    only: ``to_datetime()`` and ``to_local_iso()`` show the instant in it. Equality, hashing,
+    ordering and the BSATN / SATS-JSON encodings look at :attr:`micros_since_epoch` alone, so
+    the same instant in two zones is one value. ``t ± duration`` keeps ``t``'s zone (like an
+    aware datetime plus a timedelta); every other constructor gives None.
     """
 
     micros_since_epoch: int
 
     UNIX_EPOCH: ClassVar[Timestamp]
 
-    def __init__(self, micros_since_epoch: int) -> None:
+    def __init__(self, micros_since_epoch: int, timezone_info: TzLike | None = None) -> None:
         _set_timestamp_micros(
             self, _check_i64(_require_int(micros_since_epoch, "Timestamp"), "Timestamp")
         )
+        if timezone_info is not None:
+            _set_timestamp_zone(self, _zone(timezone_info))
 
     @staticmethod
     def _unchecked(micros_since_epoch: int) -> Timestamp:
@@ -509,6 +581,25 @@ class Timestamp:
         self = _new(Timestamp)
         _set_timestamp_micros(self, micros_since_epoch)
         return self
+
+    @property
+    def timezone_info(self) -> _dt.tzinfo | None:
+        """The zone this instant is displayed in, or None (see the class docstring)."""
+        return getattr(self, "_display_zone", None)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle and copy: attrs' own state covers its fields only, not the display zone.
+        return (Timestamp, (self.micros_since_epoch, self.timezone_info))
+
+    def _zoned(self, zone: _dt.tzinfo | None) -> Timestamp:
+        """This instant with ``zone`` as its display zone (a new value unless nothing changes)."""
+        if zone is self.timezone_info:
+            return self
+        other = _new(Timestamp)
+        _set_timestamp_micros(other, self.micros_since_epoch)
+        if zone is not None:
+            _set_timestamp_zone(other, zone)
+        return other
 
     # --- constructors -------------------------------------------------------------------------
 
@@ -534,22 +625,21 @@ class Timestamp:
 
     @classmethod
     def from_datetime(cls, value: _dt.datetime) -> Timestamp:
-        """The exact instant of an *aware* datetime. A naive one raises
-        :class:`~spacetime_sched.NaiveDatetimeError`: we never guess its zone."""
+        """The exact instant of ``value`` (see :func:`datetime_to_micros`).
+
+        An aware datetime keeps its zone as :attr:`timezone_info` (for display only). A naive
+        one is *local time*, read exactly as ``value.timestamp()`` reads it (``fold``
+        respected), so ``Timestamp.from_datetime(datetime.now())`` is now; its
+        ``timezone_info`` is None.
+        """
         if not isinstance(value, _dt.datetime):
             raise TypeError(
-                f"Timestamp.from_datetime: expected an aware datetime.datetime, "
+                f"Timestamp.from_datetime: expected a datetime.datetime, "
                 f"got {type(value).__name__} {value!r}"
             )
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise NaiveDatetimeError(
-                f"Timestamp.from_datetime: {value!r} is naive (no time zone), so the instant "
-                "it names is ambiguous; pass tzinfo=datetime.timezone.utc (or another zone) "
-                "when creating it, or attach one with .replace(tzinfo=...)"
-            )
-        delta = value - _EPOCH_UTC
-        micros = (delta.days * 86_400 + delta.seconds) * MICROS_PER_SECOND + delta.microseconds
-        return cls._unchecked(micros)  # datetime's years 1..9999 are always in range
+        micros = datetime_to_micros(value, "Timestamp.from_datetime")
+        # datetime's years 1..9999 are always in the i64 range.
+        return cls._unchecked(micros)._zoned(value.tzinfo)
 
     @classmethod
     def parse(cls, text: str) -> Timestamp:
@@ -602,8 +692,14 @@ class Timestamp:
 
     # --- conversions --------------------------------------------------------------------------
 
-    def to_datetime(self, tz: TzLike = _UTC) -> _dt.datetime:
-        """The instant as an aware datetime in ``tz`` (UTC by default; an IANA name or tzinfo).
+    def with_timezone(self, tz: TzLike | None) -> Timestamp:
+        """The same instant with ``tz`` (an IANA name or a tzinfo; None clears it) as its
+        :attr:`timezone_info`, the zone it is displayed in. It still equals ``self``."""
+        return self._zoned(None if tz is None else _zone(tz))
+
+    def to_datetime(self, tz: TzLike | None = None) -> _dt.datetime:
+        """The instant as an aware datetime in ``tz``: an IANA name or tzinfo; by default
+        :attr:`timezone_info`, or UTC when that is None.
 
         Exact: built as ``epoch + timedelta(microseconds=...)``. Raises
         :class:`~spacetime_sched.TimeRangeError` for instants outside datetime's years 1..9999.
@@ -615,7 +711,7 @@ class Timestamp:
                 f"{self.to_iso()} is outside the range of datetime.datetime "
                 "(years 1..9999); use micros_since_epoch or to_iso() instead"
             ) from None
-        zone = _zone(tz)
+        zone = _zone(tz if tz is not None else self.timezone_info or _UTC)
         if zone is _UTC:
             return utc
         try:
@@ -645,6 +741,11 @@ class Timestamp:
     def to_micros(self) -> int:
         return self.micros_since_epoch
 
+    def to_local_iso(self) -> str:
+        """ISO 8601 in :attr:`timezone_info` (UTC when None) with its offset and six fraction
+        digits, e.g. ``2025-07-01T08:00:00.000000-04:00``; years 1..9999 only."""
+        return self.to_datetime().isoformat(timespec="microseconds")
+
     def to_iso(self) -> str:
         """``2025-02-17T10:30:45.123456Z``: UTC, always six fraction digits (TypeScript SDK)."""
         date, hour, minute, second, micro = _split_utc(self.micros_since_epoch)
@@ -663,19 +764,28 @@ class Timestamp:
         return f"{date}T{hour:02d}:{minute:02d}:{second:02d}{fraction}+00:00"
 
     def __repr__(self) -> str:
-        return f"Timestamp.parse({self.to_iso()!r})"
+        zone = self.timezone_info
+        if zone is None:
+            return f"Timestamp.parse({self.to_iso()!r})"
+        shown = getattr(zone, "key", None) or zone
+        return f"Timestamp.parse({self.to_iso()!r}).with_timezone({shown!r})"
 
     def format_relative(self, now: Timestamp | None = None) -> str:
-        """How far this is from ``now`` (default :meth:`now`), for people: ``"3 hours ago"``,
-        ``"in 2 minutes"``, ``"just now"`` (under a second). The count is the whole number of
-        the largest fitting unit (seconds, minutes, hours, days), rounded down."""
+        """How far this is from ``now`` (default :meth:`now`), for people: ``"in 30 minutes"``,
+        ``"3 hours ago"``, ``"just now"``.
+
+        The distance is rounded to the *nearest* whole unit (ties to even, exactly, on integer
+        microseconds), trying seconds, then minutes, hours and days: a unit is used when the
+        count rounds to less than one of the next unit, so 29 min 59.9 s reads "30 minutes",
+        59.5 s "1 minute", 59 min 30 s "1 hour" and 23 h 30 min "1 day". Under half a second
+        rounds to zero seconds: "just now". A time 30 minutes ahead thus still says "in 30
+        minutes" a moment later.
+        """
         reference = Timestamp.now() if now is None else now
         delta = reference.micros_since_epoch - self.micros_since_epoch
-        magnitude = abs(delta)
-        if magnitude < MICROS_PER_SECOND:
+        count, name = _nearest_in_units(abs(delta), _RELATIVE_UNITS, 1)
+        if count == 0:
             return "just now"
-        unit, name = next((u, n) for u, n in _RELATIVE_UNITS if magnitude >= u)
-        count = magnitude // unit
         text = f"{count} {name}{'' if count == 1 else 's'}"
         return f"{text} ago" if delta > 0 else f"in {text}"
 
@@ -683,13 +793,13 @@ class Timestamp:
 
     def __add__(self, other: TimeDuration | _dt.timedelta) -> Timestamp:
         if type(other) is TimeDuration:
-            return _timestamp(self.micros_since_epoch + other.micros, "Timestamp + TimeDuration")
-        if isinstance(other, _dt.timedelta):
-            return _timestamp(
-                self.micros_since_epoch + TimeDuration.from_timedelta(other).micros,
-                "Timestamp + timedelta",
-            )
-        return NotImplemented
+            micros, what = other.micros, "Timestamp + TimeDuration"
+        elif isinstance(other, _dt.timedelta):
+            micros, what = TimeDuration.from_timedelta(other).micros, "Timestamp + timedelta"
+        else:
+            return NotImplemented
+        moved = _timestamp(self.micros_since_epoch + micros, what)
+        return moved if self.timezone_info is None else moved._zoned(self.timezone_info)
 
     __radd__ = __add__
 
@@ -703,13 +813,13 @@ class Timestamp:
                 self.micros_since_epoch - other.micros_since_epoch, "Timestamp - Timestamp"
             )
         if type(other) is TimeDuration:
-            return _timestamp(self.micros_since_epoch - other.micros, "Timestamp - TimeDuration")
-        if isinstance(other, _dt.timedelta):
-            return _timestamp(
-                self.micros_since_epoch - TimeDuration.from_timedelta(other).micros,
-                "Timestamp - timedelta",
-            )
-        return NotImplemented
+            micros, what = other.micros, "Timestamp - TimeDuration"
+        elif isinstance(other, _dt.timedelta):
+            micros, what = TimeDuration.from_timedelta(other).micros, "Timestamp - timedelta"
+        else:
+            return NotImplemented
+        moved = _timestamp(self.micros_since_epoch - micros, what)
+        return moved if self.timezone_info is None else moved._zoned(self.timezone_info)
 
     def since(self, other: Timestamp) -> TimeDuration:
         """``self - other`` as a (possibly negative) :class:`TimeDuration`."""
@@ -748,11 +858,14 @@ class Timestamp:
 
 _set_timestamp_micros = Timestamp.__dict__["micros_since_epoch"].__set__
 
+_set_timestamp_zone = _DisplayZone.__dict__["_display_zone"].__set__
+
+#: (unit, its name, how many of it make the next unit), smallest first.
 _RELATIVE_UNITS: Final = (
-    (MICROS_PER_DAY, "day"),
-    (MICROS_PER_HOUR, "hour"),
-    (MICROS_PER_MINUTE, "minute"),
-    (MICROS_PER_SECOND, "second"),
+    (MICROS_PER_SECOND, "second", 60),
+    (MICROS_PER_MINUTE, "minute", 60),
+    (MICROS_PER_HOUR, "hour", 24),
+    (MICROS_PER_DAY, "day", None),
 )
 
 
@@ -817,9 +930,10 @@ class ScheduleAt:
     def coerce(
         value: ScheduleAt | Timestamp | _dt.datetime | TimeDuration | _dt.timedelta,
     ) -> ScheduleAt:
-        """``value`` as a ScheduleAt: a ScheduleAt is returned as is; a Timestamp or aware
-        datetime becomes a Time; a TimeDuration or timedelta becomes an Interval. Bare numbers
-        are refused because they could mean either (use :meth:`at_time`/:meth:`at_interval`)."""
+        """``value`` as a ScheduleAt: a ScheduleAt is returned as is; a Timestamp or datetime
+        (naive means local time) becomes a Time; a TimeDuration or timedelta becomes an
+        Interval. Bare numbers are refused because they could mean either (use
+        :meth:`at_time`/:meth:`at_interval`)."""
         if isinstance(value, ScheduleAt):
             return value
         if isinstance(value, (Timestamp, _dt.datetime)):
@@ -827,13 +941,16 @@ class ScheduleAt:
         if isinstance(value, (TimeDuration, _dt.timedelta)):
             return ScheduleAt.at_interval(value)
         raise TypeError(
-            "ScheduleAt.coerce: expected a ScheduleAt, Timestamp, aware datetime, TimeDuration "
+            "ScheduleAt.coerce: expected a ScheduleAt, Timestamp, datetime, TimeDuration "
             f"or timedelta, got {type(value).__name__} {value!r}"
         )
 
     @staticmethod
     def at_time(when: Timestamp | _dt.datetime | int | float) -> ScheduleAtTime:
-        """Run once at ``when``: a :class:`Timestamp`, an aware datetime, or Unix seconds."""
+        """Run once at ``when``: a :class:`Timestamp`, a datetime, or Unix seconds.
+
+        A naive datetime is local time, read as ``when.timestamp()`` reads it, so
+        ``ScheduleAt.at_time(datetime.now())`` is now (see :func:`datetime_to_micros`)."""
         if type(when) is Timestamp:
             return ScheduleAtTime(when)
         if isinstance(when, _dt.datetime):
@@ -841,7 +958,7 @@ class ScheduleAt:
         if isinstance(when, (int, float)) and not isinstance(when, bool):
             return ScheduleAtTime(Timestamp.from_unix_seconds(when))
         raise TypeError(
-            "ScheduleAt.at_time: expected a Timestamp, an aware datetime or Unix seconds, "
+            "ScheduleAt.at_time: expected a Timestamp, a datetime or Unix seconds, "
             f"got {type(when).__name__} {when!r}"
         )
 

@@ -49,11 +49,13 @@ def test_once_initial_fire_is_its_instant_even_when_already_past() -> None:
     assert trigger.initial_fire(T("2025-06-01T00:00:00Z")) == T("2025-01-01T12:00:00Z")
 
 
-def test_once_accepts_an_aware_datetime_and_refuses_a_naive_one() -> None:
+def test_once_accepts_an_aware_datetime_and_reads_a_naive_one_as_local_time() -> None:
     aware = dt.datetime(2025, 1, 1, 13, 0, tzinfo=ZoneInfo("Europe/Paris"))
     assert OnceTrigger(aware).at == T("2025-01-01T12:00:00Z")
-    with pytest.raises(NaiveDatetimeError):
-        OnceTrigger(dt.datetime(2025, 1, 1, 13, 0))
+    naive = dt.datetime(2025, 1, 1, 13, 0)
+    assert OnceTrigger(naive).at == Timestamp(round(naive.timestamp()) * 1_000_000)
+    with pytest.raises(NaiveDatetimeError):  # a naive datetime the platform cannot place
+        OnceTrigger(dt.datetime.min + dt.timedelta(hours=1))
     with pytest.raises(InvalidScheduleError, match=r"OnceTrigger\.at"):
         OnceTrigger(1735732800)  # type: ignore[arg-type]
 
@@ -93,7 +95,7 @@ def test_interval_before_its_anchor_fires_one_step_after_the_anchor() -> None:
 def test_negative_interval_means_its_absolute_value_like_spacetimedb() -> None:
     trigger = IntervalTrigger(seconds(-5), T("2025-01-01T00:00:00Z"))
     assert trigger.next_fire(T("2025-01-01T00:00:00Z")) == T("2025-01-01T00:00:05Z")
-    assert trigger.describe() == "every 5s"
+    assert trigger.describe() == "every 5.0s"
 
 
 def test_zero_interval_is_refused() -> None:
@@ -277,7 +279,7 @@ def test_every_trigger_follows_the_protocol_and_survives_json(trigger: Trigger) 
 
 
 def test_descriptions_read_like_english() -> None:
-    assert IntervalTrigger(seconds(5)).describe() == "every 5s"
+    assert IntervalTrigger(seconds(5)).describe() == "every 5.0s"
     assert DailyTrigger(2, 30, timezone="America/New_York").describe() == (
         "daily at 02:30 America/New_York"
     )

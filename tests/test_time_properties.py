@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from spacetime_sched import TimeRangeError
@@ -80,13 +80,21 @@ def test_datetime_round_trip_in_any_zone(t: Timestamp, zone: str) -> None:
 
 
 @given(st.datetimes(timezones=st.sampled_from([UTC, *map(ZoneInfo, ZONES)])))
+@example(dt.datetime(1987, 10, 25, 3, 0, tzinfo=ZoneInfo("Pacific/Chatham")))  # in a DST gap
 def test_from_datetime_then_back_is_the_same_instant(value: dt.datetime) -> None:
     assume(value.utcoffset() is not None)
     t = Timestamp.from_datetime(value)
     # Compare in UTC: Python's == between different zones is always False for an ambiguous
     # (repeated) local time (PEP 495), even when the instants agree.
-    assert t.to_datetime() == value.astimezone(UTC)
-    assert t.to_datetime() - value == dt.timedelta(0)
+    assert t.to_utc() == value.astimezone(UTC)
+    assert t.to_utc() - value == dt.timedelta(0)
+    # By default it comes back in the zone it was created from (its timezone_info), as the
+    # same instant. (Not compared with `-` in that zone: Python subtracts same-zone datetimes
+    # by wall time, and a wall time in a DST gap (which ``value`` may be) comes back as the
+    # one the clock really showed.)
+    assert t.timezone_info is value.tzinfo
+    assert t.to_datetime().tzinfo is value.tzinfo
+    assert t.to_datetime().astimezone(UTC) == value.astimezone(UTC)
 
 
 @given(durations)

@@ -34,9 +34,9 @@ Python values of SATS types (what decoding gives; encoders also accept the forms
   ``(tag_or_name, payload)``, a unit variant's name
 * Identity: :class:`spacetime_sched.Identity` | ``int``, 64 hex digits (optional ``0x``)
 * ConnectionId: :class:`spacetime_sched.ConnectionId` | ``int``, 32 hex digits
-* Timestamp: :class:`spacetime_sched.Timestamp` | aware ``datetime``
+* Timestamp: :class:`spacetime_sched.Timestamp` | ``datetime`` (naive = local time)
 * TimeDuration: :class:`spacetime_sched.TimeDuration` | ``timedelta``
-* ScheduleAt: ``ScheduleAt.Interval`` / ``ScheduleAt.Time`` | Timestamp or aware datetime
+* ScheduleAt: ``ScheduleAt.Interval`` / ``ScheduleAt.Time`` | Timestamp or datetime
   (Time), TimeDuration or timedelta (Interval)
 * Uuid: :class:`uuid.UUID` | ``int``
 

@@ -190,7 +190,7 @@ def timestamp_micros(value: Any) -> int:
             return Timestamp.from_datetime(value).micros_since_epoch
         except (SpacetimeSchedError, TypeError, ValueError, OverflowError) as exc:
             raise _wrap(exc) from None
-    raise Fail(f"expected Timestamp (or an aware datetime), got {show(value)}")
+    raise Fail(f"expected Timestamp (or a datetime), got {show(value)}")
 
 
 def duration_micros(value: Any) -> int:
@@ -217,7 +217,7 @@ def schedule_at_parts(value: Any) -> tuple[int, int]:
     if isinstance(value, ScheduleAt):  # a subclass we do not know; trust its tag
         return value.tag, schedule_at_parts(value.value)[1]  # type: ignore[attr-defined]
     raise Fail(
-        "expected ScheduleAt (ScheduleAt.Interval/ScheduleAt.Time, a Timestamp or aware "
+        "expected ScheduleAt (ScheduleAt.Interval/ScheduleAt.Time, a Timestamp or "
         f"datetime, a TimeDuration or timedelta), got {show(value)}"
     )
 

@@ -160,9 +160,9 @@ def _to_timestamp(value: object, what: str) -> Timestamp:
     if type(value) is Timestamp:
         return value
     if isinstance(value, _dt.datetime):
-        return Timestamp.from_datetime(value)  # naive -> NaiveDatetimeError
+        return Timestamp.from_datetime(value)  # naive = local time (see docs/time.md)
     raise InvalidScheduleError(
-        f"{what}: expected a Timestamp or an aware datetime, got {type(value).__name__} {value!r}"
+        f"{what}: expected a Timestamp or a datetime, got {type(value).__name__} {value!r}"
     )
 
 
