@@ -14,6 +14,10 @@ Cases: inserts with no callback; inserts with one ``on_insert`` callback (a plai
 counts); the same with an ``async`` callback; and 10,000 updates of rows already cached (a
 delete and an insert with the same primary key, reported to one ``on_update(old, new)``).
 Each figure is the best of ``--rounds`` rounds, each on a fresh cache.
+
+``--ts`` also runs the official TypeScript SDK on the same frames (``bench_cache_ts.mjs``: a
+real ``DbConnection`` of the quickstart bindings, fed by a stand-in WebSocket, so also no
+network); it needs Node 20 and ``npm ci --prefix tests/conformance``.
 """
 
 from __future__ import annotations
@@ -21,14 +25,17 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
 
-from spacetime_sched import Timestamp
+from spacetime_sched import ConnectionId, Identity, Timestamp
 from spacetime_sched.client._cache import ClientCache
 from spacetime_sched.client._calls import PendingRequests
 from spacetime_sched.client._dispatch import Dispatcher
@@ -36,6 +43,7 @@ from spacetime_sched.client._rows import row_model
 from spacetime_sched.client._subscription import SubscriptionHandle
 from spacetime_sched.protocol import (
     BsatnRowList,
+    InitialConnection,
     ModuleSchema,
     PersistentTable,
     QuerySetUpdate,
@@ -124,23 +132,53 @@ def _counter(seen: list[int], is_async: bool) -> Callable[..., Any]:
 
 
 CASES = [
-    # (label, callback, from_frame, updates)
-    ("inserts, no callback, from message", None, False, False),
-    ("inserts, no callback, from frame", None, True, False),
-    ("inserts, on_insert (sync), from message", "sync", False, False),
-    ("inserts, on_insert (async), from message", "async", False, False),
-    ("updates (pk), on_update (sync), from message", "sync", False, True),
+    # (label, callback, from_frame, updates, the TypeScript case measuring the same)
+    ("inserts, no callback", None, True, False, "insert"),
+    ("inserts, no callback, from the decoded message", None, False, False, None),
+    ("inserts, one on_insert callback", "sync", True, False, "insert-callback"),
+    ("inserts, one async on_insert callback", "async", True, False, None),
+    ("updates (same primary key), one on_update callback", "sync", True, True, "update-callback"),
 ]
 
 
 async def run_all(rows: int, rounds: int) -> dict[str, float]:
     schema = example_module.make_module().schema
     results: dict[str, float] = {}
-    for label, callback, from_frame, updates in CASES:
+    for label, callback, from_frame, updates, _ts in CASES:
         results[label] = await run_case(
             schema, rows, rounds, callback=callback, from_frame=from_frame, updates=updates
         )
     return results
+
+
+def run_typescript(rows: int, rounds: int) -> dict[str, Any]:
+    """The same cases with the official TypeScript SDK (``bench_cache_ts.mjs``): this writes
+    the frames it replays. Needs Node 20 and ``npm ci --prefix tests/conformance``."""
+    schema = example_module.make_module().schema
+    frames = {
+        "initial.bin": encode_server_frame(
+            InitialConnection(Identity(1), ConnectionId(2), "bench-token")
+        ),
+        "inserts.bin": encode_server_frame(
+            transaction(person_rows(schema, rows), BsatnRowList.EMPTY)
+        ),
+        "updates.bin": encode_server_frame(
+            transaction(person_rows(schema, rows, "renamed"), person_rows(schema, rows))
+        ),
+    }
+    with tempfile.TemporaryDirectory() as directory:
+        for name, data in frames.items():
+            (Path(directory) / name).write_bytes(data)
+        script = Path(__file__).with_name("bench_cache_ts.mjs")
+        done = subprocess.run(
+            ["node", str(script), directory, str(rows), str(rounds)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:
@@ -148,21 +186,27 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--backend", choices=["asyncio", "trio", "both"], default="both")
+    parser.add_argument("--ts", action="store_true", help="also run the TypeScript SDK")
     parser.add_argument("--json", action="store_true", help="print raw JSON")
     args = parser.parse_args()
     backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
     table = {b: anyio.run(run_all, args.rows, args.rounds, backend=b) for b in backends}
+    ts = run_typescript(args.rows, args.rounds) if args.ts else None
     if args.json:
-        print(json.dumps({"rows": args.rows, "rows_per_s": table}))
+        print(json.dumps({"rows": args.rows, "rows_per_s": table, "typescript": ts}))
         return
     print(
         f"{args.rows:,}-row TransactionUpdate applied to the client cache "
         f"(CPython {platform.python_version()}, {sys.platform}; best of {args.rounds})\n"
     )
-    print("| case | " + " | ".join(f"{b} rows/s" for b in backends) + " |")
-    print("|---|" + "---:|" * len(backends))
-    for label, *_ in CASES:
-        print(f"| {label} | " + " | ".join(f"{table[b][label]:,.0f}" for b in backends) + " |")
+    columns = [f"{b} rows/s" for b in backends] + ([f"TS SDK (Node {ts['node']})"] if ts else [])
+    print("| case | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for label, *_, ts_case in CASES:
+        cells = [f"{table[b][label]:,.0f}" for b in backends]
+        if ts is not None:
+            cells.append(f"{ts['rows_per_s'][ts_case]:,.0f}" if ts_case else "")
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

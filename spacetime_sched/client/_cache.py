@@ -132,17 +132,21 @@ class ClientCache:
                 continue
             table = self._holding(name)
             held = members.setdefault(name, {})
-            for key in decoded.delete_keys:
-                count = held.get(key, 0)
-                if count:
-                    if count == 1:
-                        del held[key]
-                    else:
-                        held[key] = count - 1
-                    table._remove(key, batch)
-            for key, row in zip(decoded.insert_keys, decoded.changes.inserts, strict=True):
-                held[key] = held.get(key, 0) + 1
-                table._add(key, row, batch)
+            if decoded.delete_keys:
+                gone: list[bytes] = []
+                for key in decoded.delete_keys:
+                    count = held.get(key, 0)
+                    if count:  # only rows this query set holds
+                        if count == 1:
+                            del held[key]
+                        else:
+                            held[key] = count - 1
+                        gone.append(key)
+                table._remove_keys(gone, batch)
+            if decoded.insert_keys:
+                for key in decoded.insert_keys:
+                    held[key] = held.get(key, 0) + 1
+                table._add_rows(decoded.insert_keys, decoded.changes.inserts, batch)
 
     def _stage_events(
         self, updates: Sequence[tuple[int, Sequence[DecodedChanges]]], batch: ChangeBatch
@@ -172,8 +176,6 @@ class ClientCache:
             return
         batch = ChangeBatch()
         for name, held in members.items():
-            table = self._holding(name)
-            for key, count in held.items():
-                for _ in range(count):
-                    table._remove(key, batch)
+            keys = [key for key, count in held.items() for _ in range(count)]
+            self._holding(name)._remove_keys(keys, batch)
         await batch.run_callbacks()

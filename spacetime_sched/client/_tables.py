@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .._callbacks import call_callback_logged
+from .._callbacks import call_callbacks_logged
 from .._errors import ArgumentError, UnknownNameError
 from ._rows import TableRows, row_dict
 
@@ -272,47 +272,50 @@ class TableCache:
         self._unique = {attribute: {} for attribute in self._unique_attributes.values()}
         self._pk = info.attributes[info.primary_key] if info.primary_key is not None else None
         for key, (row, _count) in self._rows.items():
-            self._index(key, row)
-
-    def _index(self, key: bytes, row: Any) -> None:
-        # Typed rows are hashable by construction; a raw row (bytes, from before the schema
-        # was known) has no columns to index.
-        if isinstance(row, bytes):
-            return
-        for attribute, index in self._unique.items():
-            index[getattr(row, attribute)] = key
-
-    def _unindex(self, row: Any) -> None:
-        if isinstance(row, bytes):
-            return
-        for attribute, index in self._unique.items():
-            index.pop(getattr(row, attribute), None)
+            if not isinstance(row, bytes):
+                for attribute, index in self._unique.items():
+                    index[getattr(row, attribute)] = key
 
     # --- changes (only through a ChangeBatch) ----------------------------------------------
 
-    def _add(self, key: bytes, row: Any, batch: ChangeBatch) -> None:
-        entry = self._rows.get(key)
-        if entry is not None:
-            entry[1] += 1
-            return
-        self._rows[key] = [row, 1]
-        if self._unique:
-            self._index(key, row)
-        if self._on_insert or self._on_update:
-            batch.inserted(self, row)
+    def _add_rows(self, keys: Sequence[bytes], rows: Sequence[Any], batch: ChangeBatch) -> None:
+        """One more reference to each row; a row new to the cache is indexed and noted in
+        ``batch`` for the callbacks. (The hot loop of the cache: locals only.)"""
+        cached = self._rows
+        unique = list(self._unique.items())
+        added = batch.inserts_of(self) if self._on_insert or self._on_update else None
+        for key, row in zip(keys, rows, strict=True):
+            entry = cached.get(key)
+            if entry is not None:
+                entry[1] += 1
+                continue
+            cached[key] = [row, 1]
+            if unique and not isinstance(row, bytes):  # a raw row (no schema) has no columns
+                for attribute, index in unique:
+                    index[getattr(row, attribute)] = key
+            if added is not None:
+                added.append(row)
 
-    def _remove(self, key: bytes, batch: ChangeBatch) -> None:
-        entry = self._rows.get(key)
-        if entry is None:
-            return
-        entry[1] -= 1
-        if entry[1] == 0:
-            del self._rows[key]
+    def _remove_keys(self, keys: Sequence[bytes], batch: ChangeBatch) -> None:
+        """One reference less to each row; a row whose last reference goes leaves the cache
+        and is noted in ``batch``."""
+        cached = self._rows
+        unique = list(self._unique.items())
+        removed = batch.deletes_of(self) if self._on_delete or self._on_update else None
+        for key in keys:
+            entry = cached.get(key)
+            if entry is None:
+                continue
+            entry[1] -= 1
+            if entry[1]:
+                continue
+            del cached[key]
             row = entry[0]
-            if self._unique:
-                self._unindex(row)
-            if self._on_delete or self._on_update:
-                batch.deleted(self, row)
+            if unique and not isinstance(row, bytes):
+                for attribute, index in unique:
+                    index.pop(getattr(row, attribute), None)
+            if removed is not None:
+                removed.append(row)
 
 
 def _remove(registry: list[CallbackHandle], callback: RowCallback | CallbackHandle) -> None:
@@ -339,11 +342,13 @@ class ChangeBatch:
             entry = self._changes[table] = ([], [], [])
         return entry
 
-    def inserted(self, table: TableCache, row: Any) -> None:
-        self._entry(table)[0].append(row)
+    def inserts_of(self, table: TableCache) -> list[Any]:
+        """The list to append ``table``'s rows that entered the cache to."""
+        return self._entry(table)[0]
 
-    def deleted(self, table: TableCache, row: Any) -> None:
-        self._entry(table)[1].append(row)
+    def deletes_of(self, table: TableCache) -> list[Any]:
+        """The list to append ``table``'s rows that left the cache to."""
+        return self._entry(table)[1]
 
     def events(self, table: TableCache, rows: list[Any]) -> None:
         if table._on_insert:
@@ -366,15 +371,13 @@ class ChangeBatch:
 async def _run(
     registry: list[CallbackHandle], rows: list[Any], what: str, *, pair: bool = False
 ) -> None:
-    if not rows or not registry:
-        return
-    callbacks = [handle.callback for handle in registry]
-    for row in rows:
-        for callback in callbacks:
-            if pair:
-                await call_callback_logged(callback, *row, logger=log, what=what)
-            else:
-                await call_callback_logged(callback, row, logger=log, what=what)
+    if rows and registry:
+        await call_callbacks_logged(
+            [handle.callback for handle in registry],
+            rows if pair else [(row,) for row in rows],
+            logger=log,
+            what=what,
+        )
 
 
 def _pair_updates(
