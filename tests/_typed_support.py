@@ -17,29 +17,31 @@ from spacetime_sched import ConnectionId, Identity, ScheduleAt, TimeDuration, Ti
 from spacetime_sched.testing import Module, ReducerContext
 
 POINT = sats.product(("x", sats.I32), ("y", sats.I32))
+# Names a 2.x server keeps as they are (it serves columns snake_case, with "_" between letters
+# and digits, and enum variants camelCase: crates/schema/src/def/validate/v9.rs).
 COLOR = sats.sum(
-    ("Red", sats.UNIT),
-    ("Rgb", sats.product(("r", sats.U8), ("g", sats.U8), ("b", sats.U8))),
-    ("Named", sats.STRING),
+    ("red", sats.UNIT),
+    ("rgb", sats.product(("r", sats.U8), ("g", sats.U8), ("b", sats.U8))),
+    ("named", sats.STRING),
 )
 
 #: (column, type, a sample value as the codec takes it)
 COLUMNS: list[tuple[str, sats.AlgebraicType, Any]] = [
     ("flag", sats.BOOL, True),
-    ("i8", sats.I8, -8),
-    ("i16", sats.I16, -16),
-    ("i32", sats.I32, -32),
-    ("i64", sats.I64, -(2**40)),
-    ("i128", sats.I128, -(2**100)),
-    ("i256", sats.I256, -(2**200)),
-    ("u8", sats.U8, 8),
-    ("u16", sats.U16, 16),
-    ("u32", sats.U32, 32),
-    ("u64", sats.U64, 2**63),
-    ("u128", sats.U128, 2**127),
-    ("u256", sats.U256, 2**255),
-    ("f32", sats.F32, 1.5),
-    ("f64", sats.F64, -2.25),
+    ("signed_tiny", sats.I8, -8),
+    ("signed_small", sats.I16, -16),
+    ("signed_int", sats.I32, -32),
+    ("signed_long", sats.I64, -(2**40)),
+    ("signed_huge", sats.I128, -(2**100)),
+    ("signed_giant", sats.I256, -(2**200)),
+    ("unsigned_tiny", sats.U8, 8),
+    ("unsigned_small", sats.U16, 16),
+    ("unsigned_int", sats.U32, 32),
+    ("unsigned_long", sats.U64, 2**63),
+    ("unsigned_huge", sats.U128, 2**127),
+    ("unsigned_giant", sats.U256, 2**255),
+    ("float_single", sats.F32, 1.5),
+    ("float_double", sats.F64, -2.25),
     ("email", sats.STRING, "a@b"),
     ("blob", sats.BYTES, b"\x00\xff"),
     ("numbers", sats.array(sats.U16), [1, 2, 3]),
@@ -49,8 +51,8 @@ COLUMNS: list[tuple[str, sats.AlgebraicType, Any]] = [
     ("maybe_maybe", sats.option(sats.option(sats.U8)), sats.Some(None)),
     ("origin", POINT, {"x": 1, "y": -1}),
     ("path", sats.array(POINT), [{"x": 0, "y": 0}, {"x": 2, "y": 3}]),
-    ("color", COLOR, sats.SumValue(1, "Rgb", {"r": 1, "g": 2, "b": 3})),
-    ("plain_color", COLOR, sats.SumValue(0, "Red", ())),
+    ("color", COLOR, sats.SumValue(1, "rgb", {"r": 1, "g": 2, "b": 3})),
+    ("plain_color", COLOR, sats.SumValue(0, "red", ())),
     ("pair", sats.product((None, sats.U8), (None, sats.STRING)), (7, "seven")),
     ("nothing", sats.UNIT, ()),
     ("who", sats.IDENTITY, Identity(0x1234)),

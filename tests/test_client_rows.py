@@ -60,7 +60,7 @@ def test_typed_values_are_the_projects_own_classes() -> None:
     assert row.maybe_maybe == sats.Some(None)
     assert (row.origin.x, row.origin.y) == (1, -1)  # a nested struct is its own class
     assert type(row.path[0]) is type(row.origin)  # one class per struct type
-    assert row.color == sats.SumValue(1, "Rgb", row.color.value)  # enums are SumValues ...
+    assert row.color == sats.SumValue(1, "rgb", row.color.value)  # enums are SumValues ...
     assert (row.color.value.r, row.color.value.g, row.color.value.b) == (1, 2, 3)  # ... typed
     assert row.pair == (7, "seven")
     assert row.nothing == ()
