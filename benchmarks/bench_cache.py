@@ -15,7 +15,8 @@ counts); the same with an ``async`` callback; and 10,000 updates of rows already
 delete and an insert with the same primary key, reported to one ``on_update(old, new)``).
 Each figure is the best of ``--rounds`` rounds, each on a fresh cache.
 
-``--ts`` also runs the official TypeScript SDK on the same frames (``bench_cache_ts.mjs``: a
+``--ts`` (the default when ``node`` and the SDK's packages are installed; ``--no-ts`` skips
+it) also runs the official TypeScript SDK on the same frames (``bench_cache_ts.mjs``: a
 real ``DbConnection`` of the quickstart bindings, fed by a stand-in WebSocket, so also no
 network); it needs Node 20 and ``npm ci --prefix tests/conformance``.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -181,17 +183,28 @@ def run_typescript(rows: int, rounds: int) -> dict[str, Any]:
     return result
 
 
+def _typescript_available() -> bool:
+    sdk = Path(__file__).resolve().parents[1] / "tests/conformance/node_modules/spacetimedb"
+    return shutil.which("node") is not None and sdk.is_dir()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--backend", choices=["asyncio", "trio", "both"], default="both")
-    parser.add_argument("--ts", action="store_true", help="also run the TypeScript SDK")
+    parser.add_argument(
+        "--ts",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run the TypeScript SDK (default: when node and its packages are there)",
+    )
     parser.add_argument("--json", action="store_true", help="print raw JSON")
     args = parser.parse_args()
     backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
     table = {b: anyio.run(run_all, args.rows, args.rounds, backend=b) for b in backends}
-    ts = run_typescript(args.rows, args.rounds) if args.ts else None
+    with_ts = args.ts if args.ts is not None else _typescript_available()
+    ts = run_typescript(args.rows, args.rounds) if with_ts else None
     if args.json:
         print(json.dumps({"rows": args.rows, "rows_per_s": table, "typescript": ts}))
         return
