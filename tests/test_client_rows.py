@@ -102,15 +102,17 @@ def test_the_model_is_compiled_once_per_schema_content() -> None:
     assert row_model(first) is not row_model(example_module.make_module().schema)
 
 
-def test_column_names_that_are_python_keywords_get_a_trailing_underscore() -> None:
+def test_column_names_python_cannot_use_as_attributes_get_a_trailing_underscore() -> None:
     module = Module("words")
-    module.table("t", [("from", sats.STRING), ("class", sats.U8), ("ok", sats.BOOL)])
+    columns = [("from", sats.STRING), ("class", sats.U8), ("self", sats.U8), ("_x", sats.U8)]
+    module.table("t", [*columns, ("ok", sats.BOOL)])
     words = module.schema
     table = row_model(words).table("t")
-    assert table.attributes == ("from_", "class_", "ok")
-    row = table.decode(words.table("t").row_codec.encode({"from": "x", "class": 1, "ok": True}))
-    assert (row.from_, row["from"], row.class_) == ("x", "x", 1)
-    assert row_dict(row) == {"from": "x", "class": 1, "ok": True}
+    assert table.attributes == ("from_", "class_", "self_", "x_", "ok")
+    values = {"from": "x", "class": 1, "self": 2, "_x": 3, "ok": True}
+    row = table.decode(words.table("t").row_codec.encode(values))
+    assert (row.from_, row["from"], row.class_, row.self_, row.x_) == ("x", "x", 1, 2, 3)
+    assert row_dict(row) == values
     with pytest.raises(KeyError):
         row["nope"]
 

@@ -96,17 +96,28 @@ class TableRows:
     unique_columns: tuple[int, ...] = ()
 
 
+def _attribute_name(column: str | None, index: int) -> str:
+    """The Python attribute of a column: its name when that is a plain identifier; otherwise
+    the name made one (``from`` -> ``from_``, ``my-col`` -> ``my_col_``, ``2d`` -> ``f_2d_``)
+    with a trailing underscore, which no plain name of the same spelling has."""
+    if column is None:
+        return f"field_{index}"
+    if (
+        column.isidentifier()
+        and not keyword.iskeyword(column)
+        and not column.startswith("_")
+        and column != "self"  # the generated __init__ takes self
+    ):
+        return column
+    name = re.sub(r"\W", "_", column).strip("_") or f"field_{index}"
+    return f"{'f_' if name[0].isdigit() else ''}{name}_"
+
+
 def _attribute_names(columns: tuple[str | None, ...]) -> tuple[str, ...]:
     names: list[str] = []
     for index, column in enumerate(columns):
-        name = column if column is not None else f"field_{index}"
-        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__"):
-            name = re.sub(r"\W", "_", name).strip("_") or f"field_{index}"
-            if name[0].isdigit() or keyword.iskeyword(name) or name in names:
-                name = f"{name}_" if not name[0].isdigit() else f"f_{name}"
-            if not name.endswith("_"):
-                name += "_"
-        while name in names:
+        name = _attribute_name(column, index)
+        while name in names:  # two columns made the same name: keep both apart
             name += "_"
         names.append(name)
     return tuple(names)
