@@ -17,7 +17,7 @@ transaction; an exception in a callback is logged and does not stop the others.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -95,6 +95,12 @@ class ClientCache:
             for table in model.schema.tables:
                 self.table(table.name)
         return iter(list(self._tables.values()))
+
+    def cached(self, name: str) -> Mapping[bytes, list[Any]] | None:
+        """Table ``name``'s cached rows by their BSATN bytes (``[row, reference count]``), so
+        the receive path need not decode a deleted row again; ``None`` for a table not used."""
+        table = self._tables.get(name)
+        return None if table is None else table._rows
 
     def _rows_of(self, name: str) -> TableRows | None:
         model = self._model()

@@ -13,7 +13,7 @@ connection object, which is what keeps the client's modules free of import cycle
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from .._errors import ConnectionClosedError, ProtocolError
@@ -182,7 +182,9 @@ class Dispatcher:
             for rows in table.rows:
                 if isinstance(rows, PersistentTable):
                     insert_keys, inserts = self.decode_rows(table.table_name, rows.inserts)
-                    delete_keys, deletes = self.decode_rows(table.table_name, rows.deletes)
+                    delete_keys, deletes = self.decode_rows(
+                        table.table_name, rows.deletes, self._cache.cached(table.table_name)
+                    )
                     changes.append(
                         DecodedChanges(
                             RowChanges(table.table_name, inserts, deletes), insert_keys, delete_keys
@@ -197,14 +199,26 @@ class Dispatcher:
                     )
         return changes
 
-    def decode_rows(self, table: str, rows: Any) -> tuple[list[bytes], list[Any]]:
+    def decode_rows(
+        self, table: str, rows: Any, cached: Mapping[bytes, list[Any]] | None = None
+    ) -> tuple[list[bytes], list[Any]]:
         """The rows' BSATN bytes and the rows decoded into the table's row class (the bytes
-        themselves when the schema is not known or lacks the table, e.g. a view)."""
+        themselves when the schema is not known or lacks the table, e.g. a view). A row found
+        in ``cached`` (the cache's rows by their bytes: a deleted row is one the cache holds)
+        is taken from there instead of being decoded again."""
         keys = rows.rows_bytes()
         decode = self._row_decoder(table)
         if decode is None:
             return keys, list(keys)
-        return keys, [decode(key) for key in keys]
+        if not cached:
+            return keys, [decode(key) for key in keys]
+        found = cached.get
+        decoded: list[Any] = []
+        append = decoded.append
+        for key in keys:
+            entry = found(key)
+            append(decode(key) if entry is None else entry[0])
+        return keys, decoded
 
     def _row_decoder(self, table: str) -> Callable[[bytes], Any] | None:
         schema = self._schema()
