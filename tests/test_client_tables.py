@@ -111,8 +111,12 @@ async def test_on_update_replaces_a_delete_and_an_insert_in_tables_with_a_primar
         table.on_insert(lambda row: seen.append(("insert", row.email)))
         table.on_delete(lambda row: seen.append(("delete", row.email)))
         table.on_update(lambda old, new: seen.append(("update", old.email, new.email)))
+        olds: list[Any] = []
+        table.on_update(lambda old, new: olds.append(old))
+        before = table.find(1)
         await conn.reducers.rename(1, "z@z")
         assert seen == [("update", "a@b", "z@z")]
+        assert olds[0] is before  # the cached row itself, not a second decoding of it
         assert table.email.find("a@b") is None
         assert table.email.find("z@z") is table.find(1)
         assert table.count() == 1
