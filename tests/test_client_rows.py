@@ -13,7 +13,8 @@ import pytest
 from _typed_support import COLUMNS, make_typed_module
 
 from spacetime_sched import ScheduleAt, TimeDuration, Timestamp, sats
-from spacetime_sched.client import Row, row_dict
+from spacetime_sched.client import ClientCache, Row, RowChanges, row_dict
+from spacetime_sched.client._cache import DecodedChanges
 from spacetime_sched.client._rows import row_model
 from spacetime_sched.protocol import ModuleSchema
 from spacetime_sched.testing import Module, example_module
@@ -138,3 +139,25 @@ def test_decoding_a_typed_row_costs_about_as_much_as_a_dict() -> None:
     as_dict = min(timeit.repeat(lambda: codec.decode(data), number=2000, repeat=5))
     as_row = min(timeit.repeat(lambda: typed(data), number=2000, repeat=5))
     assert as_row < 4 * as_dict, (as_row, as_dict)
+
+
+async def test_a_reconciled_cache_keeps_its_unique_lookups_right() -> None:
+    typed = schema()
+    model = row_model(typed)
+    table_rows = model.table("everything")
+    cache = ClientCache(lambda: model)
+
+    def rows(*emails: str) -> list[DecodedChanges]:
+        keys = [encoded_row(i + 1, email=email) for i, email in enumerate(emails)]
+        decoded = [table_rows.decode(key) for key in keys]
+        return [DecodedChanges(RowChanges("everything", decoded, []), keys)]
+
+    updates: list[tuple[str, str]] = []
+    cache.everything.on_update(lambda old, new: updates.append((old.email, new.email)))
+    await cache.apply(1, rows("a@x", "b@x"))
+    assert cache.everything.email.find("b@x").id == 2
+    await cache.reconcile({1: rows("a@x", "c@x")}, lambda table: lambda row: row["id"])
+    assert updates == [("b@x", "c@x")]
+    assert cache.everything.email.find("b@x") is None
+    assert cache.everything.email.find("c@x").id == 2
+    assert cache.everything.find(1).email == "a@x"

@@ -4,6 +4,7 @@ httpx + httpx-ws.
 * :class:`DbConnection` (alias :class:`ModernSpacetimeDBClient`) and its
   :class:`DbConnectionBuilder`: configure, connect (``async with``), call reducers and
   procedures, query, subscribe; ``conn.scheduler`` schedules reducer calls.
+* :class:`ReconnectPolicy` (``builder.with_reconnect(...)``): come back after a drop.
 * :class:`SpacetimeHttpClient` and :func:`create_identity`: the plain-HTTP API (mint an
   identity, read the server clock, fetch the module schema).
 * :class:`SubscriptionHandle`, :class:`ClientCache` / :class:`TableCache`: subscriptions and the
@@ -35,6 +36,7 @@ from ._options import (
     ConnectOptions,
     WireProtocol,
 )
+from ._reconnect import ReconnectPolicy
 from ._reducers import ReducerCaller, Reducers
 from ._results import ProcedureCallResult, ReducerCallResult, RowChanges
 from ._rows import Row, row_dict
@@ -65,6 +67,7 @@ __all__ = [
     "IdentityToken",
     "ModernSpacetimeDBClient",
     "ProcedureCallResult",
+    "ReconnectPolicy",
     "ReducerCallResult",
     "ReducerCaller",
     "Reducers",

@@ -5,13 +5,15 @@ the union of the rows of every live subscription. A row shared by two subscripti
 once and counted twice, so it stays until both drop it. Rows are keyed by their BSATN bytes,
 which identify a row exactly, and are typed (:mod:`._rows`).
 
-The cache changes in two ways only, both driven by the connection's receive task:
+The cache changes in three ways only, all driven by the connection's receive task:
 :meth:`ClientCache.apply_transaction` (the decoded changes of every query set of one
-transaction; :meth:`ClientCache.apply` is one query set) and :meth:`ClientCache.release` (a
-query set ended: its rows go). It remembers which rows each query set holds, so releasing one
-never needs the subscription object. Each of them applies all its changes first and runs the
-row callbacks after (:class:`~._tables.ChangeBatch`), so a callback sees the whole
-transaction; an exception in a callback is logged and does not stop the others.
+transaction; :meth:`ClientCache.apply` is one query set), :meth:`ClientCache.release` (a query
+set ended: its rows go) and :meth:`ClientCache.reconcile` (after a reconnect: the rows every
+re-applied query set matches now replace what the cache held, and only the difference is
+reported). It remembers which rows each query set holds, so releasing one never needs the
+subscription object. Each of them changes all the rows first and runs the row callbacks after
+(:class:`~._tables.ChangeBatch`), so a callback sees the whole change; an exception in a
+callback is logged and does not stop the others.
 """
 
 from __future__ import annotations
@@ -25,9 +27,19 @@ import attrs
 from .._errors import UnknownNameError
 from ._results import RowChanges
 from ._rows import RowModel, TableRows
-from ._tables import ChangeBatch, TableCache, close_matches
+from ._tables import ChangeBatch, TableCache, TableReconciliation, close_matches
 
-__all__ = ["ClientCache", "DecodedChanges", "TableCache"]
+__all__ = [
+    "ClientCache",
+    "DecodedChanges",
+    "PrimaryKeyOf",
+    "Reconciliation",
+    "TableCache",
+    "TableReconciliation",
+]
+
+#: For a table name, how to read a decoded row's primary key, or ``None`` (no primary key).
+PrimaryKeyOf = Callable[[str], "Callable[[Any], Any] | None"]
 
 
 @attrs.frozen
@@ -39,6 +51,16 @@ class DecodedChanges:
     insert_keys: Sequence[bytes] = ()
     delete_keys: Sequence[bytes] = ()
     event_keys: Sequence[bytes] = ()
+
+
+@attrs.frozen
+class Reconciliation:
+    """The result of :meth:`ClientCache.reconcile`: the cache's changes by table, and for each
+    query set the rows it no longer matches (``deletes``) and newly matches (``inserts``), as
+    the :class:`RowChanges` its subscription publishes."""
+
+    tables: tuple[TableReconciliation, ...]
+    query_sets: Mapping[int, tuple[RowChanges, ...]]
 
 
 class ClientCache:
@@ -185,3 +207,70 @@ class ClientCache:
             keys = [key for key, count in held.items() for _ in range(count)]
             self._holding(name)._remove_keys(keys, batch)
         await batch.run_callbacks()
+
+    async def reconcile(
+        self, fresh: Mapping[int, Sequence[DecodedChanges]], primary_key: PrimaryKeyOf
+    ) -> Reconciliation:
+        """Make the cache hold exactly ``fresh`` (query set id -> the rows it matches now, as
+        inserts), and report the difference: after a reconnect the server re-sends every row
+        of every re-applied query set, and only what changed while we were away must reach
+        the callbacks. Query sets the cache knew but ``fresh`` lacks (refused now) are dropped.
+
+        The whole new state is in place before any callback runs. Then, table by table:
+        ``on_delete`` for rows gone, ``on_insert`` for rows new, and ``on_update(old, new)``
+        for a row gone and a row new with the same primary key (``primary_key(table)`` reads
+        it; ``None`` for a table without one). A row present before and after, byte for
+        byte, fires nothing.
+        """
+        members: dict[int, dict[str, dict[bytes, int]]] = {}
+        new_rows: dict[str, dict[bytes, Any]] = {}
+        for query_set_id, changes in fresh.items():
+            held_by_table = members.setdefault(query_set_id, {})
+            for decoded in changes:
+                name = decoded.changes.table
+                held = held_by_table.setdefault(name, {})
+                rows = new_rows.setdefault(name, {})
+                for key, row in zip(decoded.insert_keys, decoded.changes.inserts, strict=True):
+                    held[key] = held.get(key, 0) + 1
+                    rows.setdefault(key, row)
+        query_sets = self._query_set_differences(self._members, members, new_rows)
+        counts: dict[str, dict[bytes, int]] = {}
+        for held_by_table in members.values():
+            for name, held in held_by_table.items():
+                table_counts = counts.setdefault(name, {})
+                for key, count in held.items():
+                    table_counts[key] = table_counts.get(key, 0) + count
+        reports: list[TableReconciliation] = []
+        for name in [*self._tables, *(n for n in counts if n not in self._tables)]:
+            report = self._holding(name)._replace(
+                counts.get(name, {}), new_rows.get(name, {}), primary_key(name)
+            )
+            if report.deleted or report.inserted or report.updated:
+                reports.append(report)
+        self._members = members
+        for report in reports:
+            await self._holding(report.table)._announce(report)
+        return Reconciliation(tuple(reports), query_sets)
+
+    def _query_set_differences(
+        self,
+        before: Mapping[int, Mapping[str, Mapping[bytes, int]]],
+        after: Mapping[int, Mapping[str, Mapping[bytes, int]]],
+        new_rows: Mapping[str, Mapping[bytes, Any]],
+    ) -> dict[int, tuple[RowChanges, ...]]:
+        differences: dict[int, tuple[RowChanges, ...]] = {}
+        for query_set_id in after:
+            old_tables = before.get(query_set_id, {})
+            new_tables = after[query_set_id]
+            changes: list[RowChanges] = []
+            for name in [*old_tables, *(n for n in new_tables if n not in old_tables)]:
+                old = old_tables.get(name, {})
+                new = new_tables.get(name, {})
+                cached = self._holding(name)._rows
+                deletes = [cached[key][0] for key in old if key not in new and key in cached]
+                inserts = [new_rows[name][key] for key in new if key not in old]
+                if deletes or inserts:
+                    changes.append(RowChanges(name, inserts, deletes))
+            if changes:
+                differences[query_set_id] = tuple(changes)
+        return differences

@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
+
+import attrs
 
 from .._callbacks import call_callbacks_logged
 from .._errors import ArgumentError, UnknownNameError
 from ._rows import TableRows, row_dict
 
-__all__ = ["CallbackHandle", "ChangeBatch", "TableCache", "UniqueIndex"]
+__all__ = ["CallbackHandle", "ChangeBatch", "TableCache", "TableReconciliation", "UniqueIndex"]
 
 log = logging.getLogger("spacetime_sched.client")
 
@@ -46,6 +48,18 @@ def close_matches(name: str, names: list[str]) -> str:
     if matches:
         return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"
     return f" (it has: {', '.join(sorted(names)) or 'none'})"
+
+
+@attrs.frozen
+class TableReconciliation:
+    """What :meth:`ClientCache.reconcile` changed in one table: rows that left the cache, rows
+    that entered it, and ``(old, new)`` pairs of rows whose primary key stayed while the rest
+    changed (tables with a primary key only; elsewhere a change is a delete and an insert)."""
+
+    table: str
+    deleted: tuple[Any, ...] = ()
+    inserted: tuple[Any, ...] = ()
+    updated: tuple[tuple[Any, Any], ...] = ()
 
 
 class CallbackHandle:
@@ -316,6 +330,52 @@ class TableCache:
                     index.pop(getattr(row, attribute), None)
             if removed is not None:
                 removed.append(row)
+
+    def _replace(
+        self,
+        counts: Mapping[bytes, int],
+        rows: Mapping[bytes, Any],
+        primary_key: Callable[[Any], Any] | None,
+    ) -> TableReconciliation:
+        """Hold exactly the rows ``counts`` names (reference counts; decoded rows in ``rows``)
+        and say what changed (after a reconnect); no callback runs here (see
+        :meth:`_announce`)."""
+        cached = self._rows
+        deleted = [cached.pop(key)[0] for key in [k for k in cached if k not in counts]]
+        inserted: list[Any] = []
+        for key, count in counts.items():
+            entry = cached.get(key)
+            if entry is None:
+                row = rows[key]
+                cached[key] = [row, count]
+                inserted.append(row)
+            else:
+                entry[1] = count
+        if self._unique:  # rebuilt: cheaper to reason about than patched, and rare
+            for index in self._unique.values():
+                index.clear()
+            for key, (row, _count) in cached.items():
+                if not isinstance(row, bytes):
+                    for attribute, index in self._unique.items():
+                        index[getattr(row, attribute)] = key
+        updated: list[tuple[Any, Any]] = []
+        if primary_key is not None and deleted and inserted:
+            old_by_key = {primary_key(row): row for row in deleted}
+            still_new: list[Any] = []
+            for row in inserted:
+                old = old_by_key.pop(primary_key(row), None)
+                if old is None:
+                    still_new.append(row)
+                else:
+                    updated.append((old, row))
+            deleted, inserted = list(old_by_key.values()), still_new
+        return TableReconciliation(self.name, tuple(deleted), tuple(inserted), tuple(updated))
+
+    async def _announce(self, report: TableReconciliation) -> None:
+        """The callbacks of a reconciliation: deletes, inserts, then updates."""
+        await _run(self._on_delete, list(report.deleted), f"delete from {self.name}")
+        await _run(self._on_insert, list(report.inserted), f"insert into {self.name}")
+        await _run(self._on_update, list(report.updated), f"update of {self.name}", pair=True)
 
 
 def _remove(registry: list[CallbackHandle], callback: RowCallback | CallbackHandle) -> None:
