@@ -122,6 +122,18 @@ async def test_on_update_replaces_a_delete_and_an_insert_in_tables_with_a_primar
         assert table.count() == 1
 
 
+async def test_an_update_is_only_an_update_even_without_an_on_update_callback() -> None:
+    seen: list[str] = []
+    async with typed_connection() as conn:
+        await conn.subscribe("SELECT * FROM everything")
+        conn.db.everything.on_insert(lambda row: seen.append(f"insert {row.email}"))
+        conn.db.everything.on_delete(lambda row: seen.append(f"delete {row.email}"))
+        await conn.reducers.put(*sample_values())
+        await conn.reducers.rename(1, "z@z")  # same primary key: an update, as the SDKs say
+        assert seen == ["insert a@b"]
+        assert conn.db.everything.email.find("z@z") is conn.db.everything.find(1)
+
+
 async def test_a_transaction_is_in_the_cache_before_any_callback_runs() -> None:
     seen: list[tuple[str, bool]] = []
     async with typed_connection() as conn:

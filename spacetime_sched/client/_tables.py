@@ -295,6 +295,8 @@ class TableCache:
     def _add_rows(self, keys: Sequence[bytes], rows: Sequence[Any], batch: ChangeBatch) -> None:
         """One more reference to each row; a row new to the cache is indexed and noted in
         ``batch`` for the callbacks. (The hot loop of the cache: locals only.)"""
+        if self._info is None:
+            self._schema_info()  # the keys must be known before rows arrive
         cached = self._rows
         unique = list(self._unique.items())
         added = batch.inserts_of(self) if self._on_insert or self._on_update else None
@@ -313,6 +315,8 @@ class TableCache:
     def _remove_keys(self, keys: Sequence[bytes], batch: ChangeBatch) -> None:
         """One reference less to each row; a row whose last reference goes leaves the cache
         and is noted in ``batch``."""
+        if self._info is None:
+            self._schema_info()
         cached = self._rows
         unique = list(self._unique.items())
         removed = batch.deletes_of(self) if self._on_delete or self._on_update else None
