@@ -27,7 +27,7 @@ from typing import Any, Final, Literal
 import anyio
 import attrs
 
-from .._errors import ArgumentError, ConnectionClosedError, UnknownNameError
+from .._errors import ArgumentError, CallTimeoutError, ConnectionClosedError, UnknownNameError
 from .._time import ScheduleAt, ScheduleAtInterval, ScheduleAtTime, TimeDuration, Timestamp
 from ..protocol import ModuleSchema, TableDef
 from ._subscription import SubscriptionHandle
@@ -43,6 +43,8 @@ __all__ = [
 
 log = logging.getLogger("spacetime_sched.client")
 
+#: Seconds leaving ``server_schedules`` waits for the server to confirm the unsubscribe.
+UNSUBSCRIBE_TIMEOUT: Final = 5.0
 #: At most this many changes wait to be read by ``async for``; older ones are dropped (logged).
 MAX_BUFFERED_CHANGES: Final = 65_536
 
@@ -159,9 +161,13 @@ class ServerSchedules:
         self._remove_callbacks()
         handle = self._handle
         if handle is not None and handle.is_active:
-            # If the connection went away, the subscription went with it.
-            with anyio.CancelScope(shield=True), contextlib.suppress(ConnectionClosedError):
-                await handle.unsubscribe()
+            # If the connection went away, the subscription went with it; a connection that is
+            # reconnecting gets a short while, not the block's exit held up for long.
+            with (
+                anyio.CancelScope(shield=True),
+                contextlib.suppress(ConnectionClosedError, CallTimeoutError),
+            ):
+                await handle.unsubscribe(timeout=UNSUBSCRIBE_TIMEOUT)
 
     def _remove_callbacks(self) -> None:
         for callback in self._callbacks:
