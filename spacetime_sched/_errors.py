@@ -8,6 +8,8 @@ from the built-in exception a Python programmer would expect (``ValueError`` for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "SpacetimeSchedError",
     "TimeRangeError",
@@ -20,6 +22,7 @@ __all__ = [
     "InvalidScheduleError",
     "SchedulerClosedError",
     "ScheduleStoreError",
+    "ScheduleFileError",
     "ClientError",
     "ConnectError",
     "ConnectionClosedError",
@@ -92,6 +95,20 @@ class SchedulerClosedError(SchedulerError, RuntimeError):
 class ScheduleStoreError(SchedulerError):
     """A schedule store cannot be used, or one of its records cannot be read (the message
     names the schedule id and the column)."""
+
+
+class ScheduleFileError(SchedulerError, ValueError):
+    """A schedules file (``spacetime-sched run FILE``) is invalid.
+
+    The whole file is checked before anything runs, so ``problems`` lists every problem found,
+    each as ``FILE:LINE: KEY: what is wrong`` (the message shows them all).
+    """
+
+    def __init__(self, path: str, problems: Sequence[str]) -> None:
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__(f"{path}: {count}:\n" + "\n".join(problems))
+        self.path = path
+        self.problems = tuple(problems)
 
 
 # --- client -----------------------------------------------------------------------------------
