@@ -37,6 +37,7 @@ from ._errors import (
     ScheduleStoreError,
     SpacetimeSchedError,
     TimeRangeError,
+    UnknownNameError,
 )
 from ._identity import ConnectionId, Identity
 from ._time import (
@@ -65,6 +66,7 @@ from .client import (
     SubscriptionHandle,
     SubscriptionUpdate,
     create_identity,
+    row_dict,
 )
 from .scheduler import (
     CoalescePolicy,
@@ -145,10 +147,12 @@ __all__ = [
     "TimeMetrics",
     "TimeRangeError",
     "Timestamp",
+    "UnknownNameError",
     "create_identity",
     "duration_from_hours",
     "duration_from_minutes",
     "duration_from_seconds",
+    "row_dict",
     "sats",
     "schedule_at",
     "schedule_once",
