@@ -105,14 +105,15 @@ def test_the_model_is_compiled_once_per_schema_content() -> None:
 
 def test_column_names_python_cannot_use_as_attributes_get_a_trailing_underscore() -> None:
     module = Module("words")
-    columns = [("from", sats.STRING), ("class", sats.U8), ("self", sats.U8), ("_x", sats.U8)]
+    # (A name starting with "_" cannot be declared: a 2.x server would serve it snake_cased.)
+    columns = [("from", sats.STRING), ("class", sats.U8), ("self", sats.U8)]
     module.table("t", [*columns, ("ok", sats.BOOL)])
     words = module.schema
     table = row_model(words).table("t")
-    assert table.attributes == ("from_", "class_", "self_", "x_", "ok")
-    values = {"from": "x", "class": 1, "self": 2, "_x": 3, "ok": True}
+    assert table.attributes == ("from_", "class_", "self_", "ok")
+    values = {"from": "x", "class": 1, "self": 2, "ok": True}
     row = table.decode(words.table("t").row_codec.encode(values))
-    assert (row.from_, row["from"], row.class_, row.self_, row.x_) == ("x", "x", 1, 2, 3)
+    assert (row.from_, row["from"], row.class_, row.self_) == ("x", "x", 1, 2)
     assert row_dict(row) == values
     with pytest.raises(KeyError):
         row["nope"]
