@@ -242,7 +242,7 @@ class PostgresStore(_StoreBase):
         self._listen_scope: anyio.CancelScope | None = None
         self._pending: set[str] = set()
         self._pending_all = False
-        self._changed = anyio.Event()
+        self._changed: anyio.Event | None = None  # made in __aenter__, inside the event loop
 
     # -- errors never show the password ---------------------------------------------------------
 
@@ -357,6 +357,7 @@ class PostgresStore(_StoreBase):
         if self._state != "new":
             raise ScheduleStoreError(f"PostgresStore({self._display!r}) can be entered once")
         self._state = "open"
+        self._changed = anyio.Event()
         try:
             await self._run(self._migrate)
             listener = await anyio.to_thread.run_sync(self._open_listener)
@@ -394,7 +395,8 @@ class PostgresStore(_StoreBase):
         if self._state == "closed":
             return
         self._state = "closed"
-        self._changed.set()  # end every changes() iteration
+        if self._changed is not None:
+            self._changed.set()  # end every changes() iteration
         if self._listen_scope is not None:
             self._listen_scope.cancel()
         with anyio.CancelScope(shield=True):  # never leak connections on cancellation
@@ -490,7 +492,8 @@ class PostgresStore(_StoreBase):
             self._pending.clear()
         elif not self._pending_all:
             self._pending.add(schedule_id)
-        self._changed.set()
+        if self._changed is not None:
+            self._changed.set()
 
     async def changes(self) -> AsyncIterator[str | None]:
         """Schedule ids that other instances saved or deleted, as they commit.
@@ -500,6 +503,10 @@ class PostgresStore(_StoreBase):
         than this store holds). Ids changed several times before being read come once. The
         iteration ends when the store closes. Meant for one consumer (the engine).
         """
+        if self._changed is None:
+            raise ScheduleStoreError(
+                f"PostgresStore({self._display!r}) is not open: use `async with store:`"
+            )
         while True:
             await self._changed.wait()
             if self._state == "closed":
