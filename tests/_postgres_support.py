@@ -73,10 +73,15 @@ def _start_throwaway(why: str) -> str:
         capture_output=True,
     )
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory}"
+    # The server's output goes to a log file (-l): a pipe would be held open by the server
+    # after pg_ctl returns, and waiting for its end would never finish.
     subprocess.run(
-        [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "start"],
+        [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options]
+        + ["-l", str(directory / "server.log"), "-w", "-t", "60", "start"],
         check=True,
-        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     _state["throwaway"] = (prefix, bin_dir, data, directory)
     return f"postgresql://postgres@127.0.0.1:{port}/postgres"
