@@ -75,9 +75,20 @@ def _start_throwaway(why: str) -> str:
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory}"
     # The server's output goes to a log file (-l): a pipe would be held open by the server
     # after pg_ctl returns, and waiting for its end would never finish.
+    log = str(directory / "server.log")
     subprocess.run(
-        [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options]
-        + ["-l", str(directory / "server.log"), "-w", "-t", "60", "start"],
+        [
+            *prefix,
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            log,
+            "-w",
+            "start",
+        ],
         check=True,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
