@@ -12,6 +12,8 @@ The public API is re-exported here from private modules; each concept lives in o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import _wiring, sats  # noqa: F401 (_wiring plugs the scheduler into the client)
 from ._errors import (
     ArgumentError,
@@ -88,6 +90,22 @@ from .scheduler import (
     schedule_once,
     schedule_repeating,
 )
+
+if TYPE_CHECKING:
+    from .scheduler import PostgresStore as PostgresStore
+
+
+def __getattr__(name: str) -> Any:
+    """``PostgresStore`` loads on first use (it needs the ``postgres`` extra: psycopg 3)."""
+    if name == "PostgresStore":
+        from . import scheduler
+
+        return scheduler.PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# PostgresStore is left out of __all__ on purpose: `from spacetime_sched import *` must not
+# need psycopg.
 
 __all__ = [
     "ConnectionId",
