@@ -129,18 +129,19 @@ async def test_many_callers_each_get_their_own_answer() -> None:
 
 async def test_a_parking_woken_before_its_wait_returns_at_once() -> None:
     parking = parking_factory()()
-    parking.wake()
-    parking.wake()  # only the first counts
+    assert not parking.done()
+    parking.set_result(None)
+    assert parking.done()
     with anyio.fail_after(1):
         await parking
 
 
-async def test_a_parking_woken_after_its_waiter_was_cancelled_is_left_alone() -> None:
+async def test_a_parking_whose_waiter_was_cancelled_is_done() -> None:
     parking = parking_factory()()
     with anyio.move_on_after(0.01) as scope:
         await parking
     assert scope.cancelled_caught
-    parking.wake()  # must not wake (or break) a task that no longer waits
+    assert parking.done()  # so the waker leaves it alone: no task waits any more
     await anyio.sleep(0.01)
 
 
@@ -157,7 +158,7 @@ async def test_a_parking_wakes_a_waiting_task() -> None:
             tg.start_soon(waiter)
             await anyio.sleep(0.01)
             assert woken == []
-            parking.wake()
+            parking.set_result(None)
     assert woken == [True]
 
 

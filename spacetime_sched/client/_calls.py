@@ -86,30 +86,37 @@ class Waiter:
         self._lost = False  # the request went out on a session that dropped before the answer
         self._deadline: float | None = None  # that of our entry in the owner's heap
 
+    def _wake(self) -> None:
+        parking = self.parking
+        if not parking.done():  # done: its caller was cancelled and no longer waits
+            parking.set_result(None)
+
     def set_result(self, result: Any) -> None:
         if not self._set:
             self._set = True
             self._result = result
-            self.parking.wake()
+            parking = self.parking  # inlined _wake: this is every call's answer
+            if not parking.done():
+                parking.set_result(None)
 
     def set_closed(self, reason: BaseException | None) -> None:
         if not self._set:
             self._set = True
             self._error = reason or ConnectionClosedError("the connection was closed")
-            self.parking.wake()
+            self._wake()
 
     def set_lost(self, reason: BaseException) -> None:
         if not self._set:
             self._set = True
             self._error = reason
             self._lost = True
-            self.parking.wake()
+            self._wake()
 
     def _set_timed_out(self, timeout: float) -> None:
         if not self._set:
             self._set = True
             self._timed_out = timeout
-            self.parking.wake()
+            self._wake()
 
     async def wait(self, timeout: float | None) -> Any:  # noqa: ASYNC109 (the call's deadline)
         """The answer; :class:`CallTimeoutError` after ``timeout`` seconds;

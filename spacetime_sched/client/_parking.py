@@ -11,9 +11,9 @@ waiters.
 
 This module is the one place that knows both: :func:`parking_factory` picks the kind once (per
 connection; see :class:`~._calls.PendingRequests`) and everything else sees a :class:`Parking`.
-Cancellation works as with any wait: a cancelled caller stops waiting, and a later
-:meth:`Parking.wake` is a no-op. :func:`parking_clock` is the same backend's clock, looked up
-once, for the deadlines of those waits.
+Cancellation works as with any wait: a cancelled caller stops waiting, its parking is then
+:meth:`~Parking.done`, and the waker leaves it alone. :func:`parking_clock` is the same
+backend's clock, looked up once, for the deadlines of those waits.
 """
 
 from __future__ import annotations
@@ -31,44 +31,35 @@ __all__ = ["Parking", "parking_clock", "parking_factory"]
 
 
 class Parking(Protocol):
-    """One task waiting to be woken once (``await parking``)."""
+    """One task waiting to be woken once (``await parking``): the part of an
+    ``asyncio.Future[None]`` that a waiter uses, which is what it is on asyncio."""
 
-    def wake(self) -> None:
-        """Let the waiting task go on; before it waits: let its wait return at once. Only the
-        first call counts."""
-
-    def __await__(self) -> Generator[Any, None, None]:
-        """Wait until :meth:`wake` (at most one task may wait)."""
+    def done(self) -> bool:
+        """Woken already, or its waiter was cancelled: :meth:`set_result` must not be called."""
         ...
 
-
-class _AsyncioParking:
-    __slots__ = ("_future",)
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._future: asyncio.Future[None] = loop.create_future()
-
-    def wake(self) -> None:
-        future = self._future
-        if not future.done():  # done: woken already, or its waiter was cancelled
-            future.set_result(None)
+    def set_result(self, result: None, /) -> None:
+        """Wake the waiting task; before it waits: let its wait return at once (without
+        yielding to the event loop). Call once, and only while not :meth:`done`."""
 
     def __await__(self) -> Generator[Any, None, None]:
-        # A future already done still suspends once (yielding to the loop), like a checkpoint.
-        return self._future.__await__()
+        """Wait until :meth:`set_result` (at most one task may wait)."""
+        ...
 
 
 class _TrioParking:
     # Made only under trio (trio is an optional dependency: imported when first needed).
-    __slots__ = ("_task", "_woken")
+    __slots__ = ("_cancelled", "_task", "_woken")
 
     def __init__(self) -> None:
         self._task: trio.lowlevel.Task | None = None
         self._woken = False
+        self._cancelled = False
 
-    def wake(self) -> None:
-        if self._woken:
-            return
+    def done(self) -> bool:
+        return self._woken or self._cancelled
+
+    def set_result(self, result: None, /) -> None:
         self._woken = True
         task = self._task
         if task is not None:
@@ -76,8 +67,9 @@ class _TrioParking:
             _trio.lowlevel.reschedule(task)
 
     def _abort(self, raise_cancel: Any) -> trio.lowlevel.Abort:
-        # Cancelled while parked: forget the task, so that a later wake() leaves it alone.
+        # Cancelled while parked: forget the task, so that it is not rescheduled later.
         self._task = None
+        self._cancelled = True
         succeeded: trio.lowlevel.Abort = _trio.lowlevel.Abort.SUCCEEDED
         return succeeded
 
@@ -95,8 +87,8 @@ def parking_factory() -> Callable[[], Parking]:
     """How to make a :class:`Parking` for the async library running the caller (call it from
     async code; the result is valid for the life of that event loop)."""
     if current_backend() == "asyncio":
-        loop = asyncio.get_running_loop()
-        return lambda: _AsyncioParking(loop)
+        # A bare future of the running loop (made in C; no wrapper object).
+        return asyncio.get_running_loop().create_future
     _import_trio()
     return _TrioParking
 
