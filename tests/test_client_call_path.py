@@ -18,6 +18,7 @@ from _client_support import FakeServer, FakeSocket
 from spacetime_sched import EncodeError, ProtocolError
 from spacetime_sched._time import Timestamp
 from spacetime_sched.client import DbConnection, DbConnectionBuilder
+from spacetime_sched.client._calls import PendingRequests
 from spacetime_sched.client._parking import parking_factory
 from spacetime_sched.protocol import (
     BsatnRowList,
@@ -251,3 +252,16 @@ def test_a_truncated_plain_answer_is_a_protocol_error_as_before() -> None:
             decode_server_frame(frame[:cut], batched=True)
         with pytest.raises(ProtocolError):
             decode_server_frame_plain(frame[:cut], batched=True)
+
+
+async def test_request_ids_wrap_around_at_u32_and_skip_ids_still_in_flight() -> None:
+    pending = PendingRequests()
+    pending._next_id = 0xFFFF_FFFE
+    first, _ = pending.register("a")
+    last, _ = pending.register("b")
+    assert (first, last) == (0xFFFF_FFFE, 0xFFFF_FFFF)
+    wrapped, _ = pending.register("c")
+    assert wrapped == 0
+    # Id 1 is free, id 2 is still in flight (a call from before the wrap): it is skipped.
+    pending._waiters[2] = pending._waiters.pop(wrapped)
+    assert [pending.register(what)[0] for what in "de"] == [1, 3]

@@ -183,7 +183,11 @@ class PendingRequests:
         parking = self._parking
         if parking is None:
             parking = self._bind()
-        request_id = self._allocate()
+        request_id = self._next_id
+        if request_id in self._waiters or request_id == _U32_MASK:
+            request_id = self._allocate()  # wrapping around, or skipping an id still in flight
+        else:
+            self._next_id = request_id + 1
         waiter = Waiter(request_id, what, self, parking())
         self._waiters[request_id] = waiter
         return request_id, waiter
