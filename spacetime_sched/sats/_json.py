@@ -22,7 +22,7 @@ from typing import Any, Final
 from .._identity import ConnectionId, Identity
 from .._time import ScheduleAtInterval, ScheduleAtTime, TimeDuration, Timestamp
 from . import _coerce as co
-from ._compile import TypeCompiler
+from ._compile import RefCell, TypeCompiler, enter_ref, leave_ref
 from ._fail import Fail, show, with_segment
 from ._types import (
     CONNECTION_ID_TAG,
@@ -476,12 +476,22 @@ class _Compiler(TypeCompiler[JsonNode]):
     def schedule_at_node(self, generic: JsonNode) -> JsonNode:
         return _schedule_at_node(generic)
 
-    def forward_node(self, cell: list[JsonNode]) -> JsonNode:
+    def forward_node(self, cell: RefCell[JsonNode]) -> JsonNode:
         def to(value: Any) -> Any:
-            return cell[0].to(value)
+            height = cell.height
+            enter_ref(height)
+            try:
+                return cell.node.to(value)
+            finally:
+                leave_ref(height)
 
         def frm(obj: Any) -> Any:
-            return cell[0].frm(obj)
+            height = cell.height
+            enter_ref(height)
+            try:
+                return cell.node.frm(obj)
+            finally:
+                leave_ref(height)
 
         return JsonNode(to, frm)
 
