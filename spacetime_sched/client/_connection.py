@@ -367,8 +367,10 @@ class DbConnection:
 
     async def _handle(self, messages: list[ServerMessage]) -> None:
         handlers = self._handlers
-        for message in messages:
+        for count, message in enumerate(messages, 1):
             await handlers[type(message)](self, message)
+            if not count % 256:  # a big v3 frame must not starve the other tasks
+                await anyio.lowlevel.checkpoint()
 
     async def _mark_closed(self, reason: BaseException | None) -> None:
         """Fail pending calls, end subscriptions and report the disconnect, exactly once."""
