@@ -100,6 +100,15 @@ def test_encoding_a_deeply_nested_bad_value_takes_linear_time(depth: int) -> Non
     assert text == "a." * (depth - 1) + "a: expected String (a str), got int 5"
 
 
+def test_sats_json_of_a_deeply_nested_product_is_rejected_in_linear_time() -> None:
+    ty, obj = nested_products(64), 5
+    for _ in range(64):
+        obj = {"a": obj, "b": 1}
+    with quickly():
+        text = error_of(lambda: sats.from_json(ty, obj))
+    assert text == "a." * 63 + "a: expected String (a str), got int 5"
+
+
 def test_a_failing_field_deep_inside_a_product_is_found_by_its_own_path() -> None:
     # A bad Bool in a run of packed fields is located exactly, after a good nested field.
     ty = sats.product(("first", nested_products(3, sats.U32)), ("n", sats.U32), ("ok", sats.BOOL))

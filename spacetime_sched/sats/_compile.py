@@ -52,8 +52,8 @@ class RefCell(Generic[N]):
 _recursion = threading.local()
 
 
-def enter_ref(height: int) -> int:
-    """Count one pass through a recursive ref (``height`` levels) and return the new depth.
+def enter_ref(height: int) -> None:
+    """Count one pass through a recursive ref (``height`` levels).
 
     Only a recursive type lets the *data* choose how deep a value nests; every other type's
     nesting is bounded by the type itself (at most :data:`MAX_DEPTH` levels, checked when it
@@ -68,7 +68,6 @@ def enter_ref(height: int) -> int:
             "(sats.MAX_DEPTH)"
         )
     _recursion.depth = depth
-    return depth
 
 
 def leave_ref(height: int) -> None:
