@@ -429,6 +429,7 @@ def _array_node(elem: Node) -> Node:
         raise Fail(f"array of {len(value)} elements does not fit in BSATN")
 
     rows = elem.rows
+    units = elem_dec is _unit_dec  # the unit value () is immutable: one object serves all
 
     def dec(buf: Any, off: int) -> tuple[Any, int]:
         count = _unpack_len(buf, off)[0]
@@ -437,6 +438,8 @@ def _array_node(elem: Node) -> Node:
             raise _short_array(buf, off, count, count * min_size)
         if not min_size:
             _charge_zero_size(count, off - 4)
+            if units:
+                return [()] * count, off
         if rows is not None:
             try:
                 return rows(buf, off, count)
@@ -790,6 +793,10 @@ def _decoder_source(
 """
 
 
+def _unit_dec(buf: Any, off: int) -> tuple[Any, int]:
+    return (), off
+
+
 def _unit_node() -> Node:
     def enc(value: Any) -> bytes:
         if value == () or value is None or (type(value) in (list, dict) and not value):
@@ -797,10 +804,7 @@ def _unit_node() -> Node:
         co.product_values(value, ())  # raises with the message
         return b""
 
-    def dec(buf: Any, off: int) -> tuple[Any, int]:
-        return (), off
-
-    return Node(enc, dec, 0, 0)
+    return Node(enc, _unit_dec, 0, 0)
 
 
 def _sum_node(ty: SumType, variants: list[Node]) -> Node:
