@@ -26,11 +26,14 @@ DEFAULT_INPUTS = {"frames": 1_000_000, "sats": 1_000_000, "schema": 100_000}
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("targets", nargs="*", choices=[[], *TARGETS], default=[])
+    parser.add_argument("targets", nargs="*", help=f"some of {', '.join(TARGETS)} (default: all)")
     parser.add_argument("--inputs", type=int, help="inputs per target")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--memory-every", type=int, default=50)
     args = parser.parse_args()
+    unknown = set(args.targets) - set(TARGETS)
+    if unknown:
+        parser.error(f"unknown targets {sorted(unknown)}: choose from {', '.join(TARGETS)}")
     failed = False
     for key in args.targets or list(TARGETS):
         target = TARGETS[key]
