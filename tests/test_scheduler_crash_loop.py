@@ -1,7 +1,7 @@
 """The SQLite crash loop: a scheduler SIGKILLed over and over loses no schedule and runs no
 one-shot twice (issue 8).
 
-``_sqlite_crash.py`` adds 2,000 one-shots and 1,000 interval schedules to a ``SQLiteStore``,
+``_sqlite_crash.py`` adds 2,000 one-shots and 500 interval schedules to a ``SQLiteStore``,
 then starts a scheduler on it and SIGKILLs it at a random moment, 50 times, then lets a last
 one run until every one-shot is due. The target logs each fire in its own SQLite file,
 committed before it returns. Then, from the two files:
@@ -13,7 +13,7 @@ committed before it returns. Then, from the two files:
   docs/scheduler.md), so a kill in that window ends the fire, and the claim is what makes
   that visible instead of silent. Their number is bounded by the executions that can be in
   flight at a kill (10 per kill);
-* **0 schedules lost**: after the last run the store holds exactly the 1,000 interval
+* **0 schedules lost**: after the last run the store holds exactly the 500 interval
   schedules (finished one-shots are deleted), all pending, and every one of them fired.
 
 The figures of a run are in docs/reliability.md.
