@@ -3,9 +3,9 @@
 Tries ``--inputs`` inputs per target (default 1,000,000; the schema target, whose inputs are
 whole module schemas, defaults to 100,000) from seed ``--seed``, and prints, per target, the
 inputs tried, how many decoded, the failures, the slowest input and the peak memory of one
-input (traced with tracemalloc on every ``--memory-every``-th input, and on every input that is
-the slowest so far, since tracing slows everything down about threefold). Exits 1 if anything
-failed. The figures go to docs/reliability.md.
+input (traced with tracemalloc on every ``--memory-every``-th input only, since tracing slows
+everything down about threefold; the bounded run in the test suite traces every input). Exits
+1 if anything failed. The figures go to docs/reliability.md.
 """
 
 from __future__ import annotations
