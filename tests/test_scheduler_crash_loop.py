@@ -22,7 +22,6 @@ The figures of a run are in docs/reliability.md.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -95,5 +94,6 @@ def test_sigkilled_schedulers_lose_no_schedule_and_run_no_one_shot_twice(tmp_pat
         f"starting), {ONE_SHOTS} one-shots: {ONE_SHOTS - interrupted} ran once, 0 twice, "
         f"{interrupted} interrupted by a kill after their claim, 0 lost; {INTERVALS} interval "
         f"schedules: 0 lost, {sum(fires[f'every-{j}'] for j in range(INTERVALS))} fires; "
-        f"{summary['total_s']} s (kill loop {summary['kill_loop_s']} s), pid {os.getpid()}"
+        f"{summary['total_s']} s (kill loop {summary['kill_loop_s']} s; a scheduler starts "
+        f"in {summary['start_s_median']} s, median)"
     )
