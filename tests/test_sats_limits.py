@@ -221,3 +221,15 @@ def test_the_zero_size_budget_is_per_decode() -> None:
         assert [len(x) for x in sats.decode(ty, data)] == [half, half]
     over = (3).to_bytes(4, "little") + half.to_bytes(4, "little") * 3
     assert "MAX_ZERO_SIZE_ELEMENTS" in error_of(lambda: sats.decode(ty, over))
+
+
+def test_a_million_units_decode_and_convert_to_json_quickly_and_still_check_each_one() -> None:
+    codec = sats.compile(sats.array(sats.UNIT))
+    data = sats.MAX_ZERO_SIZE_ELEMENTS.to_bytes(4, "little")
+    with quickly():
+        value = codec.decode(data)
+        assert codec.from_json(codec.to_json(value)) == value
+    assert value == [()] * sats.MAX_ZERO_SIZE_ELEMENTS
+    assert error_of(lambda: codec.to_json([(), 5]), sats.EncodeError).startswith("[1]: ")
+    assert error_of(lambda: codec.from_json([[], 5])).startswith("[1]: ")
+    assert codec.from_json([[], {}, None]) == [(), (), ()]
