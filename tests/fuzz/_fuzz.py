@@ -297,12 +297,23 @@ _FLOATS = (0.0, -0.0, 1.5, -2.25, math.inf, -math.inf, math.nan, 1e300, 5e-324)
 
 
 def random_value(
-    rng: random.Random, ty: sats.AlgebraicType, typespace: sats.Typespace | None, budget: int = 40
+    rng: random.Random,
+    ty: sats.AlgebraicType,
+    typespace: sats.Typespace | None,
+    budget: int = 40,
+    parts: list[int] | None = None,
 ) -> Any:
-    """A valid value of ``ty``; ``budget`` bounds the nesting through recursive refs."""
+    """A valid value of ``ty``; ``budget`` bounds its nesting, and ``parts`` (a one-item list
+    counting down from 300) its size: past either, arrays are empty, options none and sums
+    take their first variant (never a recursive ref, see :func:`random_type`)."""
+    if parts is None:
+        parts = [300]
+    parts[0] -= 1
+    if parts[0] <= 0:
+        budget = 0
     if isinstance(ty, sats.RefType):
         assert typespace is not None
-        return random_value(rng, typespace[ty.index], typespace, budget - 1)
+        return random_value(rng, typespace[ty.index], typespace, budget - 1, parts)
     kind = sats.special_kind(ty, typespace)
     if kind == "identity":
         return Identity(rng.getrandbits(256))
@@ -328,7 +339,7 @@ def random_value(
         if budget <= 0 or rng.random() < 0.4:
             return None
         inner_type = ty.variants[0].algebraic_type
-        inner = random_value(rng, inner_type, typespace, budget - 1)
+        inner = random_value(rng, inner_type, typespace, budget - 1, parts)
         return sats.Some(inner) if sats.special_kind(inner_type, typespace) == "option" else inner
     if isinstance(ty, sats.PrimitiveType):
         name = ty.name
@@ -350,9 +361,11 @@ def random_value(
         if elem == sats.U8:
             return rng.randbytes(rng.randint(0, 12))
         count = 0 if budget <= 0 else rng.randint(0, 3)
-        return [random_value(rng, elem, typespace, budget - 1) for _ in range(count)]
+        return [random_value(rng, elem, typespace, budget - 1, parts) for _ in range(count)]
     if isinstance(ty, sats.ProductType):
-        fields = [random_value(rng, e.algebraic_type, typespace, budget - 1) for e in ty.elements]
+        fields = [
+            random_value(rng, e.algebraic_type, typespace, budget - 1, parts) for e in ty.elements
+        ]
         if not fields:
             return ()
         if None in ty.names:
@@ -362,7 +375,7 @@ def random_value(
     tag = 0 if budget <= 0 else rng.randrange(len(ty.variants))
     variant = ty.variants[tag]
     return sats.SumValue(
-        tag, variant.name, random_value(rng, variant.algebraic_type, typespace, budget - 1)
+        tag, variant.name, random_value(rng, variant.algebraic_type, typespace, budget - 1, parts)
     )
 
 
