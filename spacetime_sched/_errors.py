@@ -23,6 +23,7 @@ __all__ = [
     "ClientError",
     "ConnectError",
     "ConnectionClosedError",
+    "ConnectionLostError",
     "ProtocolError",
     "ArgumentError",
     "ReducerError",
@@ -100,11 +101,23 @@ class ClientError(SpacetimeSchedError):
 
 
 class ConnectError(ClientError, ConnectionError):
-    """Could not connect (unreachable host, HTTP error on upgrade, bad token, ...)."""
+    """Could not connect (unreachable host, HTTP error on upgrade, bad token, ...), or gave up
+    reconnecting. ``status`` is the HTTP status of a refused WebSocket upgrade (401 or 403: the
+    token was rejected), else ``None``."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ConnectionClosedError(ClientError, ConnectionError):
     """The connection closed while a request was outstanding, or before it was made."""
+
+
+class ConnectionLostError(ConnectionClosedError):
+    """The connection dropped after the request was sent and before its answer came: the
+    server may or may not have run it. Never retried by the client (a reducer is not
+    idempotent); a scheduler's retry policy decides, and counts it as a failed execution."""
 
 
 class ProtocolError(ClientError):

@@ -4,6 +4,7 @@ httpx + httpx-ws.
 * :class:`DbConnection` (alias :class:`ModernSpacetimeDBClient`) and its
   :class:`DbConnectionBuilder`: configure, connect (``async with``), call reducers and
   procedures, query, subscribe; ``conn.scheduler`` schedules reducer calls.
+* :class:`ReconnectPolicy` (``builder.with_reconnect(...)``): come back after a drop.
 * :class:`SpacetimeHttpClient` and :func:`create_identity`: the plain-HTTP API (mint an
   identity, read the server clock, fetch the module schema).
 * :class:`SubscriptionHandle`, :class:`ClientCache` / :class:`TableCache`: subscriptions and the
@@ -32,6 +33,7 @@ from ._options import (
     ConnectOptions,
     WireProtocol,
 )
+from ._reconnect import ReconnectPolicy
 from ._results import ProcedureCallResult, ReducerCallResult, RowChanges
 from ._scheduling import ConnectionScheduler, register_scheduler_factory
 from ._subscription import SubscriptionHandle, SubscriptionUpdate
@@ -57,6 +59,7 @@ __all__ = [
     "IdentityToken",
     "ModernSpacetimeDBClient",
     "ProcedureCallResult",
+    "ReconnectPolicy",
     "ReducerCallResult",
     "RowChanges",
     "SpacetimeHttpClient",

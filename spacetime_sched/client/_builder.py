@@ -52,6 +52,7 @@ from ._options import (
     check_positive_seconds,
     parse_uri,
 )
+from ._reconnect import ReconnectPolicy, reconnect_policy
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DbConnectionBuilder"]
 
@@ -83,6 +84,7 @@ class DbConnectionBuilder(Generic[ConnectionT]):
         self._on_connect: list[Callback] = []
         self._on_disconnect: list[Callback] = []
         self._on_connect_error: list[Callback] = []
+        self._reconnect: ReconnectPolicy | None = None
 
     def __repr__(self) -> str:
         auth = "token=<hidden>" if self._token is not None else "anonymous"
@@ -207,6 +209,22 @@ class DbConnectionBuilder(Generic[ConnectionT]):
         self._max_concurrent = max_concurrent_executions
         return self
 
+    def with_reconnect(
+        self, policy: ReconnectPolicy | bool = True
+    ) -> DbConnectionBuilder[ConnectionT]:
+        """Come back after the server or the network drops the connection (off by default).
+
+        ``policy`` is ``True`` (a :class:`ReconnectPolicy` with its defaults: 0.5 s doubling
+        up to 30 s, for ever), a :class:`ReconnectPolicy` of your own, or ``False`` (off).
+        On a drop, ``on_disconnect(conn, error)`` gets the reason; the connection retries with
+        the same token (so the same identity), re-applies every live subscription, reconciles
+        the cache and calls ``on_connect`` again. Calls made meanwhile wait for it within their
+        own timeout; a call whose answer was lost raises
+        :class:`~spacetime_sched.ConnectionLostError`. See ``docs/client.md``, "Reconnection".
+        """
+        self._reconnect = reconnect_policy(policy)
+        return self
+
     def on_connect(self, callback: Callback) -> DbConnectionBuilder[ConnectionT]:
         """``callback(conn, identity, token)`` once connected (sync or async)."""
         self._on_connect.append(_callable(callback, "on_connect"))
@@ -248,6 +266,7 @@ class DbConnectionBuilder(Generic[ConnectionT]):
             on_disconnect=tuple(self._on_disconnect),
             on_connect_error=tuple(self._on_connect_error),
             protocol=self._protocol,
+            reconnect=self._reconnect,
         )
 
     def build(self) -> ConnectionT:

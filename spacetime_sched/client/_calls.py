@@ -18,7 +18,7 @@ from typing import Any, Final
 import anyio
 
 from .._deadlines import DeadlineHeap
-from .._errors import ArgumentError, CallTimeoutError, ConnectionClosedError
+from .._errors import ArgumentError, CallTimeoutError, ConnectionClosedError, ConnectionLostError
 
 __all__ = ["PendingRequests", "Waiter", "check_timeout"]
 
@@ -56,6 +56,7 @@ class Waiter:
         "_error",
         "_event",
         "_live",
+        "_lost",
         "_owner",
         "_queued",
         "_result",
@@ -71,6 +72,7 @@ class Waiter:
         self._error: BaseException | None = None
         self._timed_out: float | None = None
         self._live = True
+        self._lost = False  # the request went out on a session that dropped before the answer
         self._queued = False  # a deadline entry of ours is in the owner's heap
 
     def set_result(self, result: Any) -> None:
@@ -81,6 +83,12 @@ class Waiter:
     def set_closed(self, reason: BaseException | None) -> None:
         if not self._event.is_set():
             self._error = reason or ConnectionClosedError("the connection was closed")
+            self._event.set()
+
+    def set_lost(self, reason: BaseException) -> None:
+        if not self._event.is_set():
+            self._error = reason
+            self._lost = True
             self._event.set()
 
     def _set_timed_out(self, timeout: float) -> None:
@@ -102,6 +110,11 @@ class Waiter:
         await self._event.wait()
         if self._timed_out is not None:
             raise CallTimeoutError(f"{self.what}: no answer within {self._timed_out} s")
+        if self._lost:
+            raise ConnectionLostError(
+                f"{self.what}: the connection was lost after the request was sent and before "
+                f"its answer came, so it may or may not have run; not retried ({self._error})"
+            ) from self._error
         if self._error is not None:
             raise ConnectionClosedError(
                 f"{self.what}: the connection closed before the answer arrived ({self._error})"
@@ -183,6 +196,17 @@ class PendingRequests:
             return False
         waiter.set_result(answer)
         return True
+
+    def reserve_id(self) -> int:
+        """A request id for a request nobody waits on here (a re-sent ``Subscribe`` whose
+        answer the reconnecting connection reads itself)."""
+        return self._allocate()
+
+    def lose(self, reason: BaseException) -> None:
+        """The session dropped: fail every outstanding request with
+        :class:`ConnectionLostError`; later requests are accepted (a new session comes)."""
+        for waiter in list(self._waiters.values()):
+            waiter.set_lost(reason)
 
     def close(self, reason: BaseException | None) -> None:
         """Fail every outstanding request, and every later one, with ConnectionClosedError."""

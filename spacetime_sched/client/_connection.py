@@ -9,9 +9,15 @@ so every task it starts ends when the block ends. Leaving the block stops the sc
 the socket and fails any call still waiting with :class:`~spacetime_sched.ConnectionClosedError`.
 A connection connects once; build another to connect again.
 
-If the server goes away first, the receive task records why, fails every pending call, calls
-``on_disconnect(conn, error)`` and ends; the ``async with`` body keeps running (it is not
-cancelled), and every later call raises :class:`~spacetime_sched.ConnectionClosedError`.
+If the server goes away first, the receive task records why, fails every call still waiting
+for its answer with :class:`~spacetime_sched.ConnectionLostError`, and calls
+``on_disconnect(conn, error)``. Without a reconnect policy the connection then stays closed:
+the ``async with`` body keeps running (it is not cancelled) and every later call raises
+:class:`~spacetime_sched.ConnectionClosedError`. With one (``with_reconnect``), the session
+task retries with backoff, the same token, re-applies the subscriptions and reconciles the
+cache (:meth:`._dispatch.Dispatcher.resync`); calls made meanwhile wait; the scheduler, in the
+connection's task group, never notices more than failed or slow calls. If the policy gives up,
+the body is cancelled and the block raises :class:`~spacetime_sched.ConnectError`.
 
 Rooms: the options are in :mod:`._options`, the socket in :mod:`._websocket`, the routing of
 server messages in :mod:`._dispatch`, the rows in :mod:`._cache`, request ids in :mod:`._calls`
@@ -22,6 +28,8 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
+import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
@@ -34,10 +42,12 @@ from anyio.abc import TaskGroup, TaskStatus
 from .._callbacks import call_callback_logged
 from .._errors import (
     ArgumentError,
+    CallTimeoutError,
     ClientError,
     ConfigurationError,
     ConnectError,
     ConnectionClosedError,
+    ConnectionLostError,
     InternalError,
     ProtocolError,
     QueryError,
@@ -62,6 +72,7 @@ from ..protocol import (
     ReducerInternalError,
     ReducerOk,
     ReducerResult,
+    ServerMessage,
     Subscribe,
     SubscriptionError,
     TransactionUpdate,
@@ -75,6 +86,7 @@ from ._calls import PendingRequests, check_timeout
 from ._dispatch import Dispatcher
 from ._http import SpacetimeHttpClient
 from ._options import ConnectOptions, default_options
+from ._reconnect import ReconnectPolicy
 from ._results import ProcedureCallResult, ReducerCallResult
 from ._scheduling import ConnectionScheduler, new_scheduler
 from ._subscription import SubscriptionHandle
@@ -102,6 +114,7 @@ _MAX_QUERIES = 4096
 class _State(enum.Enum):
     NEW = "not connected"
     OPEN = "open"
+    RECONNECTING = "reconnecting"
     CLOSED = "closed"
 
 
@@ -161,6 +174,13 @@ class DbConnection:
         self._close_reason: BaseException | None = None
         self._disconnect_reported = False
         self._session_done = anyio.Event()
+        # Set and replaced at every change of state: what calls waiting for a reconnect watch.
+        self._state_changed = anyio.Event()
+        # The backoff and attempts of a reconnect, cancelled by disconnect() and the block's end.
+        self._reconnect_scope: anyio.CancelScope | None = None
+        self._gave_up: ConnectError | None = None
+        self._refused: ConnectError | None = None  # a reconnect that retrying cannot mend
+        self._random = random.Random()
 
     @classmethod
     def builder(cls) -> DbConnectionBuilder[DbConnection]:
@@ -217,8 +237,9 @@ class DbConnection:
 
     @property
     def is_connected(self) -> bool:
-        """True inside the ``async with`` block until the connection closes."""
-        return self._state is _State.OPEN
+        """True while a session is up: inside the ``async with`` block, except while
+        reconnecting and after the connection closed."""
+        return self._state is _State.OPEN and not self._closing
 
     @property
     def is_active(self) -> bool:
@@ -282,7 +303,7 @@ class DbConnection:
             try:
                 task_group.start_soon(self._pending.run_timeouts, name="call timeouts")
                 with anyio.fail_after(options.connect_timeout):
-                    await task_group.start(self._run_session)
+                    await task_group.start(self._run_sessions)
             except TimeoutError:
                 connect_error = ConnectError(
                     f"no InitialConnection from {options.base_url} (database "
@@ -291,11 +312,10 @@ class DbConnection:
             except Exception as exc:
                 connect_error = _as_connect_error(sole_exception(exc))
             if connect_error is not None:
-                self._state = _State.CLOSED
+                self._set_state(_State.CLOSED)
                 task_group.cancel_scope.cancel()
             else:
                 self._task_group = task_group
-                self._state = _State.OPEN
                 try:
                     await self._after_connect()
                     try:
@@ -312,6 +332,9 @@ class DbConnection:
                     callback, connect_error, logger=log, what="on_connect_error"
                 )
             raise connect_error
+        if self._gave_up is not None:
+            # The reconnect policy gave up: the body was cancelled; say why instead.
+            raise self._gave_up
         if body_error is not None:
             raise body_error
 
@@ -325,70 +348,228 @@ class DbConnection:
             )
         await self._attach_scheduler()
 
-    async def _run_session(self, *, task_status: TaskStatus[None]) -> None:
-        options = self._options
-        started = False
-        error: BaseException | None = None
+    async def _run_sessions(self, *, task_status: TaskStatus[None]) -> None:
+        """The connection's sessions, one after another: the first (``task_status`` reports
+        it up), then, after each drop and only with a reconnect policy, the next."""
         try:
-            async with open_websocket(
-                self._client_or_fail(),
-                subscribe_url(options.base_url, options.database),
-                params=options.query_params(),
-                token=self._token,
-                max_message_size=options.max_message_size,
-                protocol=options.protocol,
-            ) as ws:
-                self._subprotocol = ws.subprotocol
-                messages = self._dispatch.decode(ws, await ws.receive())
-                first = messages[0]
-                if not isinstance(first, InitialConnection):
-                    raise ProtocolError(
-                        f"expected InitialConnection as the first message, got "
-                        f"{type(first).__name__}"
-                    )
-                self._identity = first.identity
-                self._connection_id = first.connection_id
-                self._token = first.token
-                self._http.token = first.token
-                self._ws = ws
-                started = True
-                task_status.started()
-                await self._dispatch.handle(messages[1:])
-                await self._dispatch.receive_loop(ws, lambda: self._closing)
+            reason = await self._one_session(task_status)
+            policy = self._options.reconnect
+            while reason is not None and policy is not None and not self._closing:
+                await self._lost(reason)
+                reason = await self._reconnect(policy, reason)
+            if reason is not None and not self._closing:
+                log.warning("connection to %s lost: %s", self._options.base_url, reason)
+                await self._mark_closed(reason)
+            elif self._closing:
+                await self._mark_closed(None)
+        finally:
+            self._session_done.set()
+
+    async def _one_session(self, task_status: TaskStatus[None] | None) -> BaseException | None:
+        """One WebSocket session: the upgrade, ``InitialConnection``, on a reconnect the
+        subscriptions re-applied, then messages until it ends. Returns why it ended (``None``
+        when we closed it); a failure before it is up raises.
+
+        ``task_status`` is the first session's (``None`` for a reconnect, which runs under the
+        connect timeout here instead of in :meth:`_run`).
+        """
+        options = self._options
+        up = False
+        error: BaseException | None = None
+        deadline = math.inf if task_status else anyio.current_time() + options.connect_timeout
+        try:
+            with anyio.CancelScope(deadline=deadline) as handshake:
+                async with open_websocket(
+                    self._client_or_fail(),
+                    subscribe_url(options.base_url, options.database),
+                    params=options.query_params(),
+                    token=self._token,
+                    max_message_size=options.max_message_size,
+                    protocol=options.protocol,
+                ) as ws:
+                    self._subprotocol = ws.subprotocol
+                    messages = self._dispatch.decode(ws, await ws.receive())
+                    first = messages[0]
+                    if not isinstance(first, InitialConnection):
+                        raise ProtocolError(
+                            f"expected InitialConnection as the first message, got "
+                            f"{type(first).__name__}"
+                        )
+                    if task_status is None and first.identity != self._identity:
+                        self._refused = ConnectError(
+                            f"the server answered the reconnect as identity {first.identity}, "
+                            f"not {self._identity}"
+                        )
+                        raise self._refused
+                    self._identity = first.identity
+                    self._connection_id = first.connection_id
+                    self._token = first.token
+                    self._http.token = first.token
+                    self._ws = ws
+                    rest: list[ServerMessage] = messages[1:]
+                    if task_status is None:
+                        rest = await self._resubscribe(ws, rest)
+                    handshake.deadline = math.inf
+                    up = True
+                    self._set_state(_State.OPEN)
+                    if task_status is not None:
+                        task_status.started()
+                    else:
+                        self._reconnect_scope = None
+                        if self._task_group is not None:  # None once the block is ending
+                            # Not awaited here: an on_connect that calls a reducer needs this
+                            # task to go on receiving. It runs in the connection's task group.
+                            self._task_group.start_soon(self._reconnected, name="on_connect")
+                    await self._dispatch.handle(rest)
+                    await self._dispatch.receive_loop(ws, lambda: self._closing)
+            if handshake.cancelled_caught:
+                raise ConnectError(
+                    f"no InitialConnection from {options.base_url} (database "
+                    f"{options.database!r}) within {options.connect_timeout} s"
+                )
         except Exception as exc:
-            if not started:
+            if not up:
                 raise
             error = sole_exception(exc)
         finally:
             self._ws = None
-            self._session_done.set()
-        if not self._closing:
-            if error is None:
-                error = ConnectionClosedError("the connection ended")
-            log.warning("connection to %s lost: %s", options.base_url, error)
-            await self._mark_closed(error)
+        if self._closing:
+            return None
+        return error if error is not None else ConnectionClosedError("the connection ended")
+
+    async def _resubscribe(
+        self, ws: WebSocket, messages: list[ServerMessage]
+    ) -> list[ServerMessage]:
+        """On a new session: fetch the schema again (the module may have been updated while
+        we were away), re-send ``Subscribe`` for every live subscription under its own query
+        set id, and reconcile the cache with the answers. Returns the messages to handle
+        next."""
+        if self._schema is not None:
+            raw = await self._http.schema_json(self._options.database, version=9)
+            self._schema = ModuleSchema.from_json(raw)
+        handles = self._dispatch.active_subscriptions()
+        for query_set_id, handle in handles.items():
+            request = Subscribe(self._pending.reserve_id(), query_set_id, list(handle.queries))
+            ws.send_nowait(encode_client_message(request))
+        _, held_back = await self._dispatch.resync(ws, messages, handles)
+        return held_back
+
+    async def _lost(self, reason: BaseException) -> None:
+        """The session dropped and a reconnect follows: calls waiting for an answer fail with
+        ConnectionLostError; subscriptions stay (they are re-applied); on_disconnect runs."""
+        log.warning("connection to %s lost: %s; reconnecting", self._options.base_url, reason)
+        self._set_state(_State.RECONNECTING)
+        self._pending.lose(reason)
+        for callback in self._options.on_disconnect:
+            await call_callback_logged(callback, self, reason, logger=log, what="on_disconnect")
+
+    async def _reconnect(
+        self, policy: ReconnectPolicy, reason: BaseException
+    ) -> BaseException | None:
+        """Attempt after attempt, with backoff, until a session is up; then run it. Returns
+        why that session ended (``None``: we closed it, or gave up)."""
+        with anyio.CancelScope() as scope:
+            self._reconnect_scope = scope
+            try:
+                return await self._attempts(policy, reason)
+            finally:
+                self._reconnect_scope = None
+        return None  # disconnect() or the block's end cancelled the attempts
+
+    async def _attempts(
+        self, policy: ReconnectPolicy, reason: BaseException
+    ) -> BaseException | None:
+        """The attempts of :meth:`_reconnect`; a refused token or identity ends them at once
+        (retrying cannot help)."""
+        attempt = 0
+        while not self._closing:
+            if policy.max_attempts is not None and attempt >= policy.max_attempts:
+                await self._give_up(attempt, reason)
+                return None
+            attempt += 1
+            await anyio.sleep(policy.delay_micros(attempt, self._random.random()) / 1e6)
+            try:
+                return await self._one_session(None)
+            except Exception as exc:
+                reason = sole_exception(exc)
+                log.info("reconnect attempt %d to %s failed: %s", attempt, self.uri, reason)
+                if reason is self._refused or (
+                    isinstance(reason, ConnectError) and reason.status in (401, 403)
+                ):
+                    await self._give_up(attempt, reason)
+                    return None
+        return None
+
+    async def _give_up(self, attempts: int, reason: BaseException) -> None:
+        """End the connection for good: the block's body is cancelled and the block raises
+        the ConnectError made here."""
+        plural = "" if attempts == 1 else "s"
+        error = ConnectError(
+            f"gave up reconnecting to {self._options.base_url} (database "
+            f"{self._options.database!r}) after {attempts} attempt{plural}; last reason: {reason}"
+        )
+        error.__cause__ = reason
+        log.error("%s", error)
+        self._gave_up = error
+        await self._mark_closed(error, report=False)
+        for callback in self._options.on_connect_error:
+            await call_callback_logged(callback, error, logger=log, what="on_connect_error")
+        if self._task_group is not None:  # else the block is ending anyway
+            self._task_group.cancel_scope.cancel()
+
+    async def _reconnected(self) -> None:
+        for callback in self._options.on_connect:
+            await call_callback_logged(
+                callback, self, self.identity, self.token, logger=log, what="on_connect"
+            )
+
+    def _set_state(self, state: _State) -> None:
+        self._state = state
+        self._notify()
+
+    def _notify(self) -> None:
+        """Wake the calls waiting for a reconnect, to look at the state again."""
+        changed, self._state_changed = self._state_changed, anyio.Event()
+        changed.set()
 
     def _client_or_fail(self) -> httpx.AsyncClient:
         assert self._client is not None, "only called inside _run"
         return self._client
 
-    async def _mark_closed(self, reason: BaseException | None) -> None:
+    async def _mark_closed(self, reason: BaseException | None, *, report: bool = True) -> None:
         """Fail pending calls, end subscriptions and report the disconnect, exactly once."""
         if self._disconnect_reported:
             return
         self._disconnect_reported = True
-        self._state = _State.CLOSED
+        # While reconnecting, on_disconnect already heard about the drop.
+        report = report and self._state is not _State.RECONNECTING
+        self._set_state(_State.CLOSED)
         self._close_reason = reason
+        if reason is not None:
+            self._pending.lose(reason)  # calls already sent: their answers are lost
         self._pending.close(reason)
-        await self._dispatch.end_all_subscriptions("the connection closed")
-        for callback in self._options.on_disconnect:
-            await call_callback_logged(callback, self, reason, logger=log, what="on_disconnect")
+        await self._dispatch.end_all_subscriptions("the connection closed", reason)
+        if report:
+            for callback in self._options.on_disconnect:
+                await call_callback_logged(callback, self, reason, logger=log, what="on_disconnect")
+
+    def _stop_reconnecting(self) -> None:
+        """We are closing: no further attempt, and calls waiting for one fail now."""
+        self._closing = True
+        scope = self._reconnect_scope
+        if scope is not None:
+            scope.cancel()
+        self._notify()
 
     async def _shutdown(self) -> None:
+        if self._state is _State.RECONNECTING:
+            # No answer can come: let the scheduler's waiting calls fail at once, not at
+            # their timeouts, so that it stops promptly.
+            self._stop_reconnecting()
         # The scheduler stops first, while its running calls can still get their answers.
         with anyio.move_on_after(_SCHEDULER_GRACE, shield=True):
             await self._detach_scheduler()
-        self._closing = True
+        self._stop_reconnecting()
         self._pending.close(None)
         with anyio.move_on_after(_CLOSE_GRACE, shield=True) as grace:
             ws = self._ws
@@ -404,16 +585,43 @@ class DbConnection:
             await self._mark_closed(None)
 
     async def disconnect(self) -> None:
-        """Close the connection now (leaving the ``async with`` block does it too)."""
-        if self._state is not _State.OPEN:
+        """Close the connection now (leaving the ``async with`` block does it too); stops
+        reconnecting."""
+        if self._state is not _State.OPEN and self._state is not _State.RECONNECTING:
             return
-        self._closing = True
+        self._stop_reconnecting()
         ws = self._ws
         if ws is not None:
             await ws.close()
         with anyio.move_on_after(_CLOSE_GRACE):
             await self._session_done.wait()
         await self._mark_closed(None)
+
+    async def wait_connected(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Return once the connection is up: at once if it is, else when a reconnect
+        succeeds. :class:`~spacetime_sched.CallTimeoutError` (a ``TimeoutError``) after
+        ``timeout`` seconds (``None``: no limit);
+        :class:`~spacetime_sched.ConnectionClosedError` if it closed for good or has not
+        connected yet (outside its ``async with`` block)."""
+        await self._wait_open("wait_connected", check_timeout(timeout, "wait_connected"))
+
+    async def _wait_open(self, what: str, timeout: float | None) -> float | None:  # noqa: ASYNC109
+        """Wait while the connection reconnects, within ``timeout`` seconds; return what is
+        left of it. Raises as :meth:`_ensure_open` when the connection is not (or no longer)
+        usable, and :class:`CallTimeoutError` if it is not back in time."""
+        self._ensure_open(what)
+        if self._state is _State.OPEN:
+            return timeout
+        started = anyio.current_time()
+        with anyio.move_on_after(timeout):
+            while self._state is _State.RECONNECTING and not self._closing:
+                await self._state_changed.wait()
+        self._ensure_open(what)
+        if not self.is_connected:
+            raise CallTimeoutError(f"{what}: the connection was not back within {timeout} s")
+        if timeout is None:
+            return None
+        return max(0.0, timeout - (anyio.current_time() - started))
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -466,8 +674,9 @@ class DbConnection:
         :class:`~spacetime_sched.CallTimeoutError` after ``timeout`` seconds.
         """
         what = f"reducer {_name(reducer_name, 'reducer_name')!r}"
-        check_timeout(timeout, what)
-        self._ensure_open(what)
+        timeout = check_timeout(timeout, what)
+        if self._state is not _State.OPEN or self._closing:
+            timeout = await self._wait_open(what, timeout)
         schema = await self.module_schema()
         args_bytes = schema.reducer(reducer_name).encode_args(args)
         return await self.call_reducer_raw(reducer_name, args_bytes, timeout=timeout)
@@ -487,7 +696,8 @@ class DbConnection:
                 f"{type(args).__name__} (call_reducer_async encodes Python values)"
             )
         timeout = check_timeout(timeout, what)
-        self._ensure_open(what)
+        if self._state is not _State.OPEN or self._closing:
+            timeout = await self._wait_open(what, timeout)
         with self._pending.expect(what) as (request_id, waiter):
             self._send(CallReducer(request_id, 0, reducer_name, bytes(args)))
             result: ReducerResult = await waiter.wait(timeout)
@@ -527,7 +737,7 @@ class DbConnection:
         """Like :meth:`call_procedure_async`, with the server's timings."""
         what = f"procedure {_name(procedure_name, 'procedure_name')!r}"
         timeout = check_timeout(timeout, what)
-        self._ensure_open(what)
+        timeout = await self._wait_open(what, timeout)
         procedure = (await self.module_schema()).procedure(procedure_name)
         args_bytes = procedure.encode_args(args)
         with self._pending.expect(what) as (request_id, waiter):
@@ -558,7 +768,7 @@ class DbConnection:
             raise ArgumentError(f"query: sql: expected an SQL string, got {type(sql).__name__}")
         what = f"query {sql!r}"
         timeout = check_timeout(timeout, what)
-        self._ensure_open(what)
+        timeout = await self._wait_open(what, timeout)
         await self.module_schema()
         with self._pending.expect(what) as (request_id, waiter):
             self._send(OneOffQuery(request_id, sql))
@@ -577,6 +787,7 @@ class DbConnection:
         queries: Sequence[str] | str,
         *,
         on_update: Callable[[Any], Any] | None = None,
+        on_error: Callable[[BaseException], Any] | None = None,
         buffer_updates: bool = True,
         timeout: float | None = 30.0,  # noqa: ASYNC109
     ) -> SubscriptionHandle:
@@ -586,14 +797,18 @@ class DbConnection:
         the client cache (``conn.db``). Later changes go to ``on_update`` callbacks and, unless
         ``buffer_updates=False``, to ``async for update in handle`` (they are buffered until
         read, so iterate, or turn buffering off). :class:`~spacetime_sched.QueryError` if the
-        server rejects a query.
+        server rejects a query; ``on_error(error)`` if the subscription ends with an error
+        later (see :meth:`SubscriptionHandle.on_error`). With a reconnect policy, the
+        subscription is re-applied after every reconnect.
         """
         query_list = _queries(queries)
         what = f"subscribe {query_list!r}"
         timeout = check_timeout(timeout, what)
         if on_update is not None and not callable(on_update):
             raise ArgumentError(f"{what}: on_update: expected a function, got {on_update!r}")
-        self._ensure_open(what)
+        if on_error is not None and not callable(on_error):
+            raise ArgumentError(f"{what}: on_error: expected a function, got {on_error!r}")
+        timeout = await self._wait_open(what, timeout)
         await self.module_schema()
         query_set_id = self._next_query_set_id
         self._next_query_set_id += 1
@@ -602,6 +817,8 @@ class DbConnection:
         )
         if on_update is not None:
             handle.on_update(on_update)
+        if on_error is not None:
+            handle.on_error(on_error)
         self._dispatch.add_subscription(handle)
         try:
             with self._pending.expect(what) as (request_id, waiter):
@@ -622,9 +839,19 @@ class DbConnection:
         what = f"unsubscribe {list(handle.queries)!r}"
         timeout = check_timeout(timeout, what)
         self._ensure_open(what)
-        with self._pending.expect(what) as (request_id, waiter):
-            self._send(Unsubscribe(request_id, handle.query_set_id, UnsubscribeFlags.Default))
-            answer = await waiter.wait(timeout)
+        if self._state is _State.RECONNECTING:
+            # The server forgot every subscription with the old session; not re-applying this
+            # one is all an unsubscribe means now.
+            await self._dispatch.end_subscription(handle, None)
+            return
+        try:
+            with self._pending.expect(what) as (request_id, waiter):
+                self._send(Unsubscribe(request_id, handle.query_set_id, UnsubscribeFlags.Default))
+                answer = await waiter.wait(timeout)
+        except ConnectionLostError:
+            # Same: the session that held it is gone.
+            await self._dispatch.end_subscription(handle, None)
+            return
         await self._dispatch.end_subscription(handle, None)
         if isinstance(answer, SubscriptionError):
             raise QueryError(f"{what} failed: {answer.error}")
@@ -661,7 +888,7 @@ class DbConnection:
         if scheduler is None:
             scheduler = new_scheduler(self, self._options.max_concurrent_executions)
             self._scheduler = scheduler
-            if self._task_group is not None and self._state is _State.OPEN:
+            if self._task_group is not None and self._state in (_State.OPEN, _State.RECONNECTING):
                 scheduler.bind(self._task_group)
         return scheduler
 

@@ -13,10 +13,10 @@ connection object, which is what keeps the client's modules free of import cycle
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from .._errors import ConnectionClosedError, ProtocolError
+from .._errors import ConnectionClosedError, ProtocolError, QueryError
 from ..protocol import (
     EventTable,
     InitialConnection,
@@ -34,7 +34,7 @@ from ..protocol import (
     UnsubscribeApplied,
     decode_server_frame,
 )
-from ._cache import ClientCache, DecodedChanges
+from ._cache import ClientCache, DecodedChanges, Reconciliation
 from ._calls import PendingRequests
 from ._results import RowChanges
 from ._subscription import SubscriptionHandle
@@ -72,15 +72,28 @@ class Dispatcher:
         """Stop routing to a query set whose ``Subscribe`` never went out or was cancelled."""
         self._subscriptions.pop(query_set_id, None)
 
-    async def end_subscription(self, handle: SubscriptionHandle, error: str | None) -> None:
-        """``handle`` is over: stop routing to it, release its rows, finish its iteration."""
+    def active_subscriptions(self) -> dict[int, SubscriptionHandle]:
+        """The applied, not yet ended subscriptions, by query set id (what a reconnect
+        re-applies; one still waiting for its first answer is its caller's to retry)."""
+        return {qsid: h for qsid, h in self._subscriptions.items() if h.is_active}
+
+    async def end_subscription(
+        self,
+        handle: SubscriptionHandle,
+        error: str | None,
+        failure: BaseException | None = None,
+    ) -> None:
+        """``handle`` is over: stop routing to it, release its rows, finish its iteration;
+        with a ``failure``, run its error callbacks."""
         self._subscriptions.pop(handle.query_set_id, None)
         await self._cache.release(handle.query_set_id)
         handle.finish(error)
+        if failure is not None:
+            await handle.fail(failure)
 
-    async def end_all_subscriptions(self, error: str) -> None:
+    async def end_all_subscriptions(self, error: str, failure: BaseException | None = None) -> None:
         for handle in list(self._subscriptions.values()):
-            await self.end_subscription(handle, error)
+            await self.end_subscription(handle, error, failure)
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -104,6 +117,94 @@ class Dispatcher:
         for message in messages:
             await handlers[type(message)](self, message)
 
+    # --- after a reconnect ----------------------------------------------------------------------
+
+    async def resync(
+        self,
+        ws: WebSocket,
+        messages: list[ServerMessage],
+        handles: Mapping[int, SubscriptionHandle],
+    ) -> tuple[Reconciliation, list[ServerMessage]]:
+        """Read the answers to the ``Subscribe`` messages just re-sent for ``handles`` (on a
+        new session, before anything else may use it), then reconcile the cache with them in
+        one step (:meth:`ClientCache.reconcile`), publish each subscription's difference, and
+        end the subscriptions the server now refuses (their error callbacks run).
+
+        ``messages`` are those that came in the same frame as ``InitialConnection``. Any other
+        message read meanwhile (a ``TransactionUpdate`` for a query set already applied) is
+        held back and returned, in order, to be handled after the reconciliation, which is
+        the state it applies to.
+        """
+        fresh: dict[int, list[DecodedChanges]] = {}
+        rows: dict[int, dict[str, list[Any]]] = {}
+        refused: dict[int, str] = {}
+        held_back: list[ServerMessage] = []
+        waiting = set(handles)
+        queue = list(messages)
+        while waiting:
+            if not queue:
+                queue = self.decode(ws, await ws.receive())
+                continue
+            message = queue.pop(0)
+            if isinstance(message, SubscribeApplied) and message.query_set_id.id in waiting:
+                query_set_id = message.query_set_id.id
+                waiting.discard(query_set_id)
+                fresh[query_set_id], rows[query_set_id] = self._initial_rows(message)
+            elif isinstance(message, SubscriptionError) and message.query_set_id.id in waiting:
+                waiting.discard(message.query_set_id.id)
+                refused[message.query_set_id.id] = message.error
+            else:
+                held_back.append(message)
+        held_back.extend(queue)
+        # A subscription dropped meanwhile (unsubscribe while reconnecting) keeps no rows.
+        fresh = {qsid: rows for qsid, rows in fresh.items() if not handles[qsid].is_ended}
+        reconciliation = await self._cache.reconcile(fresh, self._primary_key)
+        for query_set_id, handle in handles.items():
+            if handle.is_ended:
+                continue
+            if query_set_id in refused:
+                error = refused[query_set_id]
+                failure = QueryError(
+                    f"subscription {list(handle.queries)!r} was refused after reconnecting: {error}"
+                )
+                log.warning("%s", failure)
+                await self.end_subscription(handle, error, failure)
+            else:
+                handle.reapplied(rows[query_set_id])
+                changes = reconciliation.query_sets.get(query_set_id)
+                if changes:
+                    await handle.publish(changes)
+        return reconciliation, held_back
+
+    def _initial_rows(
+        self, message: SubscribeApplied
+    ) -> tuple[list[DecodedChanges], dict[str, list[Any]]]:
+        changes: list[DecodedChanges] = []
+        rows: dict[str, list[Any]] = {}
+        for single in message.rows.tables:
+            keys, decoded = self.decode_rows(single.table, single.rows)
+            changes.append(DecodedChanges(RowChanges(single.table, decoded, []), keys))
+            rows.setdefault(single.table, []).extend(decoded)
+        return changes, rows
+
+    def _primary_key(self, table: str) -> Callable[[Any], Any] | None:
+        """How to read the primary key of a decoded row of ``table`` (``None``: it has none,
+        or the schema does not know the table)."""
+        schema = self._schema()
+        if schema is None:
+            return None
+        try:
+            column = schema.table(table).primary_key_column
+        except LookupError:
+            return None
+        if column is None:
+            return None
+
+        def key(row: Any) -> Any:
+            return row[column] if isinstance(row, Mapping) else getattr(row, column)
+
+        return key
+
     # --- message handlers (run in the receive task) -------------------------------------------
 
     async def _on_reducer_result(self, message: ReducerResult) -> None:
@@ -120,12 +221,7 @@ class Dispatcher:
     async def _on_subscribe_applied(self, message: SubscribeApplied) -> None:
         handle = self._subscriptions.get(message.query_set_id.id)
         if handle is not None:
-            changes: list[DecodedChanges] = []
-            rows: dict[str, list[Any]] = {}
-            for single in message.rows.tables:
-                keys, decoded = self.decode_rows(single.table, single.rows)
-                changes.append(DecodedChanges(RowChanges(single.table, decoded, []), keys))
-                rows.setdefault(single.table, []).extend(decoded)
+            changes, rows = self._initial_rows(message)
             await self._cache.apply(handle.query_set_id, changes)
             handle.applied(rows)
         self._resolve(message.request_id, message)
@@ -133,7 +229,8 @@ class Dispatcher:
     async def _on_subscription_error(self, message: SubscriptionError) -> None:
         handle = self._subscriptions.get(message.query_set_id.id)
         if handle is not None:
-            await self.end_subscription(handle, message.error)
+            failure = QueryError(f"subscription {list(handle.queries)!r} failed: {message.error}")
+            await self.end_subscription(handle, message.error, failure)
         if message.request_id is not None:
             self._resolve(message.request_id, message)
         elif handle is not None:

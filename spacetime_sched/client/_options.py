@@ -29,6 +29,7 @@ import httpx
 from .._errors import ConfigurationError
 from ._credentials import CredentialsFile
 from ._http import http_base_url
+from ._reconnect import ReconnectPolicy
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -178,6 +179,8 @@ class ConnectOptions:
     on_disconnect: tuple[Callback, ...] = ()
     on_connect_error: tuple[Callback, ...] = ()
     protocol: WireProtocol = WireProtocol.AUTO
+    #: How to come back after a drop (``None``: do not; the connection stays closed).
+    reconnect: ReconnectPolicy | None = None
 
     def __repr__(self) -> str:
         auth = "token=<hidden>" if self.token is not None else "anonymous"

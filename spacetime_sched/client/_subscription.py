@@ -75,6 +75,7 @@ class SubscriptionHandle:
         self._active = False
         self._ended = False
         self._callbacks: list[Callable[[SubscriptionUpdate], Any]] = []
+        self._error_callbacks: list[Callable[[BaseException], Any]] = []
         self._send: MemoryObjectSendStream[SubscriptionUpdate] | None = None
         self._receive: MemoryObjectReceiveStream[SubscriptionUpdate] | None = None
         if buffer_updates:
@@ -99,6 +100,14 @@ class SubscriptionHandle:
     ) -> Callable[[SubscriptionUpdate], Any]:
         """Call ``callback(update)`` for every transaction that changes these rows."""
         self._callbacks.append(callback)
+        return callback
+
+    def on_error(self, callback: Callable[[BaseException], Any]) -> Callable[[BaseException], Any]:
+        """Call ``callback(error)`` if the subscription ends with an error: the server refused
+        it (at first, or when it is re-applied after a reconnect) or dropped it
+        (:class:`~spacetime_sched.QueryError`), or the connection ended for good
+        (:class:`~spacetime_sched.ConnectionClosedError`)."""
+        self._error_callbacks.append(callback)
         return callback
 
     async def unsubscribe(self, *, timeout: float | None = 30.0) -> None:  # noqa: ASYNC109
@@ -140,6 +149,18 @@ class SubscriptionHandle:
             await call_callback_logged(callback, update, logger=log, what=what)
         if self._send is not None:
             self._send.send_nowait(update)
+
+    def reapplied(self, rows: dict[str, list[Any]]) -> None:
+        """The server applied the query set again after a reconnect; ``rows`` are the rows it
+        matches now (the difference is published as an update)."""
+        if not self._ended:
+            self.rows = rows
+
+    async def fail(self, error: BaseException) -> None:
+        """Run the error callbacks (after :meth:`finish` with the error's text)."""
+        what = f"subscription #{self.query_set_id} error"
+        for callback in self._error_callbacks:
+            await call_callback_logged(callback, error, logger=log, what=what)
 
     def finish(self, error: str | None) -> None:
         """The query set is over (unsubscribed, rejected or the connection closed): iteration

@@ -372,12 +372,17 @@ def _upgrade_error(response: httpx.Response, url: httpx.URL, had_token: bool) ->
         if had_token:
             return ConnectError(
                 f"the server rejected the token (HTTP {status} on the WebSocket upgrade to "
-                f"{url}); drop the saved token or mint a new one with create_identity()"
+                f"{url}); drop the saved token or mint a new one with create_identity()",
+                status=status,
             )
-        return ConnectError(f"the server refused an anonymous connection (HTTP {status})")
+        return ConnectError(
+            f"the server refused an anonymous connection (HTTP {status})", status=status
+        )
     if status == 404:
-        return ConnectError(f"no database at {url} (HTTP 404){detail}")
-    return ConnectError(f"the WebSocket upgrade to {url} failed with HTTP {status}{detail}")
+        return ConnectError(f"no database at {url} (HTTP 404){detail}", status=status)
+    return ConnectError(
+        f"the WebSocket upgrade to {url} failed with HTTP {status}{detail}", status=status
+    )
 
 
 def _describe(exc: BaseException) -> str:
