@@ -250,8 +250,29 @@ class PublicData(SphinxDirective):
         return list(container.children)
 
 
+class ReExports(SphinxDirective):
+    """``.. re-exports:: spacetime_sched``: a list of the names a module re-exports from another
+    public module, each linked to the one place it is documented."""
+
+    required_arguments = 1
+
+    def run(self) -> list[Node]:
+        module_name = self.arguments[0]
+        module = sys.modules[module_name]
+        lines = []
+        for name in module.__all__:
+            home = HOME.get(id(getattr(module, name)))
+            if home is not None and home != module_name:
+                lines.append(f"* :py:obj:`{name} <{home}.{name}>` (from :mod:`{home}`)")
+        content = StringList(lines, source=f"<re-exports {module_name}>")
+        container = nodes.container()
+        self.state.nested_parse(content, self.content_offset, container)
+        return list(container.children)
+
+
 def setup(app: Any) -> None:
     app.add_directive("public-data", PublicData)
+    app.add_directive("re-exports", ReExports)
     app.connect("autodoc-process-docstring", _track)
     app.connect("autodoc-skip-member", _skip)
     app.connect("missing-reference", _resolve)
