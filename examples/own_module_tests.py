@@ -33,7 +33,7 @@ import anyio
 
 from spacetime_sched import ReducerError, ScheduleAt, TimeDuration, Timestamp, sats
 from spacetime_sched.client import DbConnection
-from spacetime_sched.testing import LocalServer, Module, ReducerContext, VirtualClock
+from spacetime_sched.testing import LocalServer, Module, ReducerContext, SenderError, VirtualClock
 
 
 def make_module() -> Module:
@@ -66,14 +66,14 @@ def make_module() -> Module:
     @module.reducer(params=[("title", sats.STRING)])
     def add_task(ctx: ReducerContext, title: str) -> None:
         if not title.strip():
-            raise ValueError("a task needs a title")  # the caller gets ReducerError
+            raise SenderError("a task needs a title")  # the caller gets ReducerError
         ctx.db.task.insert({"title": title, "done": False})
 
     @module.reducer(params=[("task_id", sats.U64)])
     def complete_task(ctx: ReducerContext, task_id: int) -> None:
         task = ctx.db.task.find(task_id)
         if task is None:
-            raise LookupError(f"no task {task_id}")
+            raise SenderError(f"no task {task_id}")
         ctx.db.task.update({**task, "done": True})
         for row in ctx.db.reminder.filter(task_id=task_id):
             ctx.db.reminder.delete(row)  # a deleted schedule row never fires

@@ -8,6 +8,8 @@ from the built-in exception a Python programmer would expect (``ValueError`` for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "SpacetimeSchedError",
     "TimeRangeError",
@@ -20,6 +22,7 @@ __all__ = [
     "InvalidScheduleError",
     "SchedulerClosedError",
     "ScheduleStoreError",
+    "ScheduleFileError",
     "ClientError",
     "ConnectError",
     "ConnectionClosedError",
@@ -31,6 +34,14 @@ __all__ = [
     "CallTimeoutError",
     "QueryError",
     "ConfigurationError",
+    "LocalServerError",
+    "SenderError",
+    "NoSuchFunctionError",
+    "BadArgumentsError",
+    "ConnectRefusedError",
+    "SqlError",
+    "TokenError",
+    "HttpStatusError",
 ]
 
 
@@ -91,6 +102,20 @@ class SchedulerClosedError(SchedulerError, RuntimeError):
 class ScheduleStoreError(SchedulerError):
     """A schedule store cannot be used, or one of its records cannot be read (the message
     names the schedule id and the column)."""
+
+
+class ScheduleFileError(SchedulerError, ValueError):
+    """A schedules file (``spacetime-sched run FILE``) is invalid.
+
+    The whole file is checked before anything runs, so ``problems`` lists every problem found,
+    each as ``FILE:LINE: KEY: what is wrong`` (the message shows them all).
+    """
+
+    def __init__(self, path: str, problems: Sequence[str]) -> None:
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__(f"{path}: {count}:\n" + "\n".join(problems))
+        self.path = path
+        self.problems = tuple(problems)
 
 
 # --- client -----------------------------------------------------------------------------------
@@ -156,3 +181,47 @@ class ConfigurationError(ArgumentError):
     """A connection option is invalid (bad URI scheme, no database name, missing extra, ...),
     raised by the builder method or constructor that was given it. An :class:`ArgumentError`
     (a bad argument to the client's API) and so also a ``ValueError``."""
+
+
+# --- the local test server (spacetime_sched.testing) ------------------------------------------
+
+
+class LocalServerError(SpacetimeSchedError):
+    """Base class of the errors of the local test server and of the modules it runs."""
+
+
+class SenderError(LocalServerError):
+    """Raise it in a module's reducer to return an error to the caller, like a Rust reducer
+    returning ``Err(message)``: the call ends with ``Err`` (the message as a BSATN String;
+    HTTP 530 with the message) and its changes are rolled back. Any *other* exception is a
+    crash: the caller gets ``InternalError`` over WebSocket (HTTP 530 with the text)."""
+
+
+class NoSuchFunctionError(LocalServerError, LookupError):
+    """No reducer or procedure by that name, or a private one (HTTP 404, WebSocket
+    InternalError)."""
+
+
+class BadArgumentsError(LocalServerError, ValueError):
+    """Arguments that do not decode as the parameters, or a lifecycle reducer (HTTP 400)."""
+
+
+class ConnectRefusedError(LocalServerError, RuntimeError):
+    """The ``client_connected`` reducer failed, so the connection is refused."""
+
+
+class SqlError(LocalServerError, ValueError):
+    """A query the local server cannot run (bad syntax, unknown table or column, bad literal)."""
+
+
+class TokenError(LocalServerError, ValueError):
+    """A token the server does not accept (the message never contains the token)."""
+
+
+class HttpStatusError(LocalServerError):
+    """An HTTP request the local server answers with an error ``status`` and ``message``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message

@@ -200,12 +200,12 @@ SCHEMA_V9: dict[str, Any] = {
                 {
                     "name": {"some": "player_id_idx_btree"},
                     "accessor_name": {"some": "id"},
-                    "algorithm": {"BTree": {"columns": [0]}},
+                    "algorithm": {"BTree": [0]},
                 },
                 {
                     "name": {"some": "player_owner_idx_hash"},
                     "accessor_name": {"none": []},
-                    "algorithm": {"Hash": {"columns": [1]}},
+                    "algorithm": {"Hash": [1]},
                 },
             ],
             "constraints": [
@@ -233,7 +233,7 @@ SCHEMA_V9: dict[str, Any] = {
                 {
                     "name": {"some": "tick_schedule_scheduled_id_idx_btree"},
                     "accessor_name": {"some": "scheduled_id"},
-                    "algorithm": {"BTree": {"columns": [0]}},
+                    "algorithm": {"BTree": [0]},
                 }
             ],
             "constraints": [
@@ -270,7 +270,7 @@ SCHEMA_V9: dict[str, Any] = {
                 {
                     "name": {"some": "audit_owner_idx_direct"},
                     "accessor_name": _none(),
-                    "algorithm": {"Direct": {"column": 0}},
+                    "algorithm": {"Direct": 0},
                 }
             ],
             "constraints": [],

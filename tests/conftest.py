@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+#: ``pytester`` runs pytest on a user's project in a subprocess (tests/test_pytest_plugin.py).
+pytest_plugins = ["pytester"]
+
 BACKENDS = [
     b.strip() for b in os.environ.get("SPACETIME_SCHED_BACKENDS", "asyncio,trio").split(",") if b
 ]

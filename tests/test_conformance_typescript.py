@@ -13,25 +13,19 @@ skip, except when ``CI`` is set: there they fail, because CI must run them.
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import subprocess
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import anyio
 import pytest
+from _conformance_support import CONFORMANCE_DIR, find_node
 
 from spacetime_sched import Identity, ScheduleAt, TimeDuration, Timestamp
 from spacetime_sched.testing import LocalServer, example_module
 
 pytestmark = pytest.mark.conformance
 
-CONFORMANCE_DIR = Path(__file__).parent / "conformance"
 SCRIPT = CONFORMANCE_DIR / "conformance.mjs"
 REFUSED_CALLS_SCRIPT = CONFORMANCE_DIR / "refused_calls.mjs"
-SDK_PACKAGE = CONFORMANCE_DIR / "node_modules" / "spacetimedb" / "package.json"
 DATABASE = "quickstart"
 
 # The values conformance.mjs sends (kept in step with the script's constants).
@@ -45,28 +39,10 @@ GZIP_TAG, NO_COMPRESSION_TAG = "2", "0"
 V2, V3 = "v2.bsatn.spacetimedb", "v3.bsatn.spacetimedb"
 
 
-def _unavailable(reason: str) -> NoReturn:
-    reason = f"TypeScript SDK conformance cannot run: {reason}"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, and CI must run the conformance tests)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
     """The ``node`` executable, once the SDK is installed; otherwise skip (fail under CI)."""
-    node = shutil.which("node")
-    if node is None:
-        _unavailable("`node` is not on PATH (Node 20+ is needed)")
-    version = subprocess.run(
-        [node, "--version"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    major = re.match(r"v(\d+)\.", version)
-    if major is None or int(major.group(1)) < 20:
-        _unavailable(f"Node {version} is too old or unknown; the SDK needs Node 20+")
-    if not SDK_PACKAGE.exists():
-        _unavailable("the SDK is not installed; run `npm ci --prefix tests/conformance`")
-    return node
+    return find_node()
 
 
 async def run_conformance(

@@ -6,7 +6,8 @@
   The ``test`` and ``dev`` extras are transitional aliases kept so that
   ``pip install -e '.[test,dev]'`` still installs the tools; they must say exactly what the
   groups say.
-* README's first command installs the ``trio`` extra, so the trio quickstart runs after it.
+* README's first command installs the ``trio`` extra, so the trio quickstart runs after it, and
+  the ``cli`` extra, so the demo shows its live table.
 """
 
 from __future__ import annotations
@@ -56,12 +57,12 @@ def test_the_tools_are_dependency_groups() -> None:
     assert {"mypy>=1.10"} == group("typecheck")
     assert group("test") | group("lint") | group("typecheck") <= group("dev")
     # Users' extras name no tool.
-    for extra in ("brotli", "server", "trio"):
+    for extra in ("brotli", "server", "trio", "cli"):
         assert not {re.split(r"[<>=;\[ ]", req, maxsplit=1)[0] for req in EXTRAS[extra]} & tools
 
 
 def test_the_test_and_dev_extras_are_exact_aliases_of_the_groups() -> None:
-    own = "spacetime-sched[brotli,server,trio]"
+    own = "spacetime-sched[brotli,server,trio,cli]"
     assert set(EXTRAS["test"]) == group("test") | {own}
     assert set(EXTRAS["dev"]) == (group("dev") - group("test")) | {"spacetime-sched[test]"}
 
@@ -72,7 +73,7 @@ def test_readme_first_command_installs_what_the_readme_promises() -> None:
     installed = re.search(r"-e '\.\[([a-z,]+)\]'", first)
     assert installed is not None, first
     extras = set(installed[1].split(","))
-    assert extras == {"server", "brotli", "trio"}
+    assert extras == {"server", "brotli", "trio", "cli"}  # cli: the demo's live table
     assert extras <= set(EXTRAS)
     # The installed distribution declares trio behind the extra (what `import trio` needs).
     requires = importlib.metadata.requires("spacetime-sched") or []

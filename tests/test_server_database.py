@@ -7,11 +7,26 @@ from typing import Any
 import pytest
 
 from spacetime_sched import Identity, ScheduleAt, TimeDuration, Timestamp, sats
-from spacetime_sched.protocol import ReducerErr, ReducerOkEmpty
+from spacetime_sched.protocol import (
+    ReducerErr,
+    ReducerInternalError,
+    ReducerOk,
+    TransactionUpdate,
+)
 from spacetime_sched.testing import example_module
 from spacetime_sched.testing._clock import VirtualClock
-from spacetime_sched.testing._server import Host, Module, ReducerContext
-from spacetime_sched.testing._server._host import BadArgumentsError, NoSuchFunctionError
+from spacetime_sched.testing._server import (
+    BadArgumentsError,
+    Host,
+    Module,
+    NoSuchFunctionError,
+    ReducerContext,
+    SenderError,
+)
+
+#: A committed call whose caller subscribes to nothing: Ok with no updates, never OkEmpty
+#: (crates/core/src/subscription/module_subscription_manager.rs).
+COMMITTED = ReducerOk(b"", TransactionUpdate(()))
 
 
 def inventory_module() -> Module:
@@ -57,7 +72,7 @@ async def test_insert_fills_auto_inc_and_returns_the_stored_row() -> None:
                 ctx.db.item.insert({"id": 10, "sku": "c", "qty": 3, "seen": Timestamp(0)})
             )
 
-        assert await run(host, body) == ReducerOkEmpty()
+        assert await run(host, body) == COMMITTED
         assert [row["id"] for row in stored] == [1, 2, 10]
         assert stored[2]["seen"] == Timestamp(0)  # normalized to the SATS value
         assert host.table("item").rows() == stored
@@ -87,7 +102,7 @@ async def test_find_filter_update_and_delete() -> None:
             assert ctx.db.item.delete(ctx.db.item.find(3)) is True
             assert ctx.db.item.delete(99) is False
 
-        assert await run(host, change) == ReducerOkEmpty()
+        assert await run(host, change) == COMMITTED
         assert [(row["id"], row["qty"]) for row in items.rows()] == [(1, 7)]
 
 
@@ -99,7 +114,8 @@ async def test_unique_columns_refuse_duplicates_and_the_reducer_fails() -> None:
             ctx.db.item.insert({"sku": "a", "qty": 2, "seen": Timestamp(0)})
 
         outcome = await run(host, duplicate)
-        assert isinstance(outcome, ReducerErr)
+        # Like Rust's insert, which panics on a duplicate: the reducer crashed.
+        assert isinstance(outcome, ReducerInternalError)
         assert (
             outcome.message
             == "table 'item': a row with sku = 'a' already exists (unique constraint)"
@@ -122,7 +138,7 @@ async def test_a_failing_reducer_rolls_back_inserts_updates_and_deletes() -> Non
                 {"id": 1, "sku": "a2", "qty": 3, "seen": Timestamp(0)}
             )  # reuses the key
             ctx.db.note.insert({"text": "never"})
-            raise ValueError("changed my mind")
+            raise SenderError("changed my mind")  # the reducer returns Err
 
         outcome = await run(host, mess_up)
         assert isinstance(outcome, ReducerErr)
@@ -142,7 +158,7 @@ async def test_rows_are_validated_against_the_row_type() -> None:
             ({"sku": "a", "qty": 1, "seen": Timestamp(0), "extra": 1}, "no column"),
         ]:
             outcome = await run(host, lambda ctx, row=row: ctx.db.item.insert(row))
-            assert isinstance(outcome, ReducerErr)
+            assert isinstance(outcome, ReducerInternalError)
             assert message in str(outcome.message)
 
 

@@ -15,12 +15,13 @@ from spacetime_sched.testing._server import Module, ReducerContext
 def test_the_quickstart_schema_round_trips_through_the_v9_json() -> None:
     raw = example_module.make_module().schema.to_json()
     schema = ModuleSchema.from_json(raw)
+    # Sorted by name, as a 2.x server writes them (crates/schema/src/def.rs, ``to_raw``).
     assert [t.name for t in schema.tables] == [
-        "person",
-        "event",
-        "tick_schedule",
-        "tick_log",
         "connection_log",
+        "event",
+        "person",
+        "tick_log",
+        "tick_schedule",
     ]
     assert schema.table("person").primary_key_column == "id"
     assert schema.table("person").is_public

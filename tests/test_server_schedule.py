@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from spacetime_sched import Identity, ScheduleAt, TimeDuration, Timestamp, sats
-from spacetime_sched.protocol import ReducerErr
+from spacetime_sched.protocol import ReducerErr, ReducerInternalError
 from spacetime_sched.testing import example_module
 from spacetime_sched.testing._clock import VirtualClock
 from spacetime_sched.testing._server import Host, Module, ReducerContext
@@ -124,7 +124,7 @@ async def test_a_rolled_back_insert_schedules_nothing(host: Host, clock: Virtual
         raise RuntimeError("no")
 
     async with Host(module, clock=clock) as own:
-        assert isinstance(own.call("schedule_then_fail"), ReducerErr)
+        assert isinstance(own.call("schedule_then_fail"), ReducerInternalError)  # crashed
         await clock.advance(SECOND)
         assert runs == []
         assert own.table("jobs").rows() == []
@@ -194,7 +194,7 @@ async def test_schedules_beyond_the_maximum_delay_are_refused(
 ) -> None:
     too_far = ScheduleAt.Time(clock.now() + TimeDuration.from_days(800))
     outcome = host.call("schedule_tick", ["too far", too_far])
-    assert isinstance(outcome, ReducerErr)
+    assert isinstance(outcome, ReducerInternalError)  # the insert fails, as Rust's panics
     assert "more than 68719476735 ms ahead" in str(outcome.message)
     assert host.table("tick_schedule").rows() == []
 

@@ -24,7 +24,6 @@ from spacetime_sched.protocol import (
     ReducerErr,
     ReducerInternalError,
     ReducerOk,
-    ReducerOkEmpty,
     ReducerResult,
     Subscribe,
     SubscribeApplied,
@@ -36,7 +35,11 @@ from spacetime_sched.protocol import (
 )
 from spacetime_sched.testing import example_module
 from spacetime_sched.testing._clock import VirtualClock
-from spacetime_sched.testing._server import LocalServer, Module, ReducerContext
+from spacetime_sched.testing._server import LocalServer, Module, ReducerContext, SenderError
+
+#: A committed call whose caller subscribes to nothing: Ok with no updates, never OkEmpty
+#: (crates/core/src/subscription/module_subscription_manager.rs).
+COMMITTED = ReducerOk(b"", TransactionUpdate(()))
 
 SECOND = TimeDuration.from_seconds(1)
 
@@ -96,7 +99,7 @@ async def test_the_server_prefers_v3_and_batches_messages(server: LocalServer) -
     async with session(server, protocols=(V2, V3)) as client:
         assert client.ws.subprotocol == V3
         result = await call(client, server, 1, "add", 1, 2)
-        assert result.result == ReducerOkEmpty()
+        assert result.result == COMMITTED
 
 
 async def test_no_matching_protocol_is_refused_with_400(server: LocalServer) -> None:
@@ -149,14 +152,16 @@ async def test_an_unknown_database_is_404(server: LocalServer) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("frame", [b"\xff", b"\x03\x01\x00\x00\x00\x00"])
-async def test_a_garbage_frame_closes_the_socket_with_policy_violation(
+async def test_a_garbage_frame_closes_the_socket_with_the_error_as_reason(
     server: LocalServer, frame: bytes
 ) -> None:
     async with session(server) as client:
         await client.ws.send_bytes(frame)
         with pytest.raises(WebSocketDisconnect) as closed:
             await client.receive()
-    assert closed.value.code == 1008
+    # CloseCode::Error with the error as the reason (ws_client_actor in
+    # crates/client-api/src/routes/subscribe.rs).
+    assert closed.value.code == 1011
     assert "invalid client message" in str(closed.value.reason)
 
 
@@ -165,7 +170,8 @@ async def test_a_text_frame_closes_the_socket(server: LocalServer) -> None:
         await client.ws.send_text("hello")
         with pytest.raises(WebSocketDisconnect) as closed:
             await client.receive()
-    assert closed.value.code == 1008
+    assert closed.value.code == 1011
+    assert "text frames are not supported" in str(closed.value.reason)
 
 
 async def test_leaving_the_server_block_closes_sockets_as_going_away() -> None:
@@ -195,7 +201,7 @@ async def test_reducer_results(server: LocalServer) -> None:
     async with session(server) as client:
         before = Timestamp.now()
         ok = await call(client, server, 1, "add_person", "Ada")
-        assert ok.result == ReducerOkEmpty()  # committed; the caller subscribes to nothing
+        assert ok.result == COMMITTED  # committed; the caller subscribes to nothing
         assert before <= ok.timestamp <= Timestamp.now()
         assert server.host.table("person").rows()[0]["created_at"] == ok.timestamp
 
@@ -249,7 +255,7 @@ async def test_subscribers_get_the_rows_then_other_clients_changes(server: Local
 
         # Another client's transaction reaches the watcher as a TransactionUpdate...
         result = await call(writer, server, 2, "add_person", "Grace")
-        assert result.result == ReducerOkEmpty()
+        assert result.result == COMMITTED
         update = await watcher.receive()
         assert isinstance(update, TransactionUpdate)
         (query_set,) = update.query_sets
@@ -302,7 +308,7 @@ async def test_subscription_errors_and_unsubscribe(server: LocalServer) -> None:
             "Ada"
         ]
         # Unsubscribed: the caller's changes no longer come back.
-        assert (await call(client, server, 4, "add_person", "Bob")).result == ReducerOkEmpty()
+        assert (await call(client, server, 4, "add_person", "Bob")).result == COMMITTED
 
         await client.send(Unsubscribe(5, 2, UnsubscribeFlags.Default))
         missing = await client.receive()
@@ -417,10 +423,21 @@ async def test_a_client_connected_reducer_that_raises_refuses_the_connection() -
 
     @module.client_connected
     def client_connected(ctx: ReducerContext) -> None:
-        raise PermissionError("members only")
+        raise SenderError("members only")
 
+    # The real server completes the upgrade (101 with the chosen protocol), runs
+    # client_connected, and on rejection drops the socket before InitialConnection
+    # (crates/client-api/src/routes/subscribe.rs). ASGI cannot drop a socket without a close
+    # frame: hypercorn closes with 1011 and no reason.
     async with LocalServer(module) as server:
-        with pytest.raises(WebSocketUpgradeError) as refused:
-            async with session(server):
-                pass
-    assert refused.value.response.status_code == 403
+        url = f"{server.uri}/v1/database/{server.database}/subscribe"
+        async with (
+            httpx.AsyncClient() as http,
+            aconnect_ws(url, http, subprotocols=[V2]) as ws,
+        ):
+            assert ws.subprotocol == V2
+            with pytest.raises(WebSocketDisconnect) as closed:
+                await ws.receive_bytes()
+        assert closed.value.code == 1011
+        assert closed.value.reason == ""
+        assert server.host.connections == set()

@@ -1,157 +1,69 @@
-"""The command line: ``python -m spacetime_sched <command>`` (installed as ``spacetime-sched``).
+"""The command line: ``spacetime-sched <command>`` (or ``python -m spacetime_sched``).
 
-Commands:
+Commands (each in its own module, added to the parser by :data:`_COMMANDS`):
 
-* ``demo``: the end-to-end demo (:mod:`._demo`): a local server, a connection with a scheduler,
-  reducers called directly, on schedules of every kind and by the server, every result checked.
-* ``serve``: run the local SpacetimeDB-compatible test server until Ctrl-C (or SIGTERM)::
+* ``run SCHEDULES.toml``: run the schedules of a file until Ctrl-C or SIGTERM (:mod:`._run`);
+* ``next EXPRESSION`` / ``next --daily HH:MM``: the next fire times of a trigger (:mod:`._next`);
+* ``reducers --uri URI --database NAME``: a database's reducers and their types
+  (:mod:`._reducers`);
+* ``serve [MODULE.py]``: the local SpacetimeDB-compatible server (:mod:`._serve`);
+* ``demo``: the end-to-end demo (:mod:`._demo`).
 
-      python -m spacetime_sched serve --port 3000 \\
-          --module spacetime_sched.testing.example_module:module
-
-Each command is a subparser with a ``run`` function taking the parsed arguments and returning
-the exit status, so adding one is adding a ``_add_<command>`` function to :data:`_COMMANDS`.
+Without a command it prints the help. Exit statuses (docs/cli.md): 0 success; 1 a failure
+while running (the server unreachable, a demo check failed); 2 a usage error (bad option, bad
+schedules file); 130 stopped by Ctrl-C. Each command's ``run(args, out)`` returns its status.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib
 import importlib.util
-import logging
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-import anyio
+from .._version import __version__
+from ._next import add_next
+from ._reducers import add_reducers
+from ._run import add_run
+from ._serve import DEFAULT_MODULE, DEFAULT_PORT, add_serve, load_module, load_module_file
+from ._signals import EXIT_INTERRUPTED
 
-__all__ = ["build_parser", "load_module", "main"]
+__all__ = [
+    "DEFAULT_MODULE",
+    "DEFAULT_PORT",
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "build_parser",
+    "load_module",
+    "load_module_file",
+    "main",
+]
 
-DEFAULT_MODULE: Final = "spacetime_sched.testing.example_module:module"
-DEFAULT_PORT: Final = 3000
-
-
-def load_module(spec: str) -> Any:
-    """The :class:`~spacetime_sched.testing.Module` named by ``package.module:attribute``.
-
-    The attribute may be a ``Module`` or a function that returns one (like ``make_module``).
-    """
-    from ..testing._server import Module
-
-    module_name, sep, attribute = spec.partition(":")
-    if not sep or not module_name or not attribute:
-        raise ValueError(f"--module: expected 'package.module:attribute', got {spec!r}")
-    try:
-        python_module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"--module: cannot import {module_name!r}: {exc}") from exc
-    try:
-        value = getattr(python_module, attribute)
-    except AttributeError:
-        raise ValueError(f"--module: {module_name!r} has no attribute {attribute!r}") from None
-    if callable(value) and not isinstance(value, Module):
-        value = value()
-    if not isinstance(value, Module):
-        raise ValueError(
-            f"--module: {spec} is a {type(value).__name__}, not a spacetime_sched.testing.Module"
-        )
-    return value
+EXIT_OK: Final = 0
+EXIT_FAILURE: Final = 1
+EXIT_USAGE: Final = 2
 
 
-# --- serve ----------------------------------------------------------------------------------------
+def _backend(name: str) -> str:
+    if name not in ("asyncio", "trio"):
+        raise argparse.ArgumentTypeError(f"expected asyncio or trio, got {name!r}")
+    if name == "trio" and importlib.util.find_spec("trio") is None:
+        raise argparse.ArgumentTypeError("trio is not installed (pip install trio)")
+    return name
 
 
-def _add_serve(commands: Any) -> None:
-    parser = commands.add_parser(
-        "serve",
-        help="run the local SpacetimeDB-compatible test server",
-        description=(
-            "Serve a Python module over SpacetimeDB's HTTP and WebSocket API (protocols v2 and "
-            "v3), so the official SDKs and spacetime_sched's client can use it without a "
-            "SpacetimeDB install. Stops on Ctrl-C or SIGTERM."
-        ),
-    )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)"
-    )
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULT_PORT,
-        help=f"the port (default {DEFAULT_PORT}, like SpacetimeDB; 0 picks a free one)",
-    )
-    parser.add_argument(
-        "--module",
-        default=DEFAULT_MODULE,
-        metavar="PACKAGE.MODULE:ATTRIBUTE",
-        help=f"the module to host: a Module or a function returning one (default {DEFAULT_MODULE})",
-    )
-    parser.add_argument(
-        "--database", metavar="NAME", help="the database name (default: the module's name)"
-    )
+def add_backend(parser: argparse.ArgumentParser) -> None:
+    """The ``--backend`` option every command that runs an event loop has."""
     parser.add_argument(
         "--backend",
-        choices=("asyncio", "trio"),
+        type=_backend,
         default="asyncio",
+        metavar="{asyncio,trio}",
         help="the event loop to run on (default asyncio)",
     )
-    parser.add_argument(
-        "--log-level",
-        default="info",
-        choices=("debug", "info", "warning", "error"),
-        help="server log level (default info)",
-    )
-    parser.set_defaults(run=_run_serve)
-
-
-def _run_serve(args: argparse.Namespace, out: Callable[[str], None]) -> int:
-    if args.backend == "trio" and importlib.util.find_spec("trio") is None:
-        out("error: --backend trio needs trio installed (pip install trio)")
-        return 2
-    try:
-        module = load_module(args.module)
-    except ValueError as exc:
-        out(f"error: {exc}")
-        return 2
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    serve = functools.partial(_serve, module, args.database, args.host, args.port, out)
-    try:
-        anyio.run(serve, backend=args.backend)
-    except OSError as exc:
-        out(f"error: cannot serve on {args.host}:{args.port}: {exc}")
-        return 1
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-async def _serve(
-    module: Any, database: str | None, host: str, port: int, out: Callable[[str], None]
-) -> None:
-    from ..testing._server import LocalServer
-
-    async with LocalServer(module, database=database, bind_host=host, port=port) as server:
-        out(f"Serving database {server.database!r} (module {module.name!r}) at {server.uri}")
-        out(f"  WebSocket: {server.ws_uri}/v1/database/{server.database}/subscribe")
-        out("  Press Ctrl-C to stop.")
-        await _wait_for_stop_signal()
-        out("Stopping.")
-
-
-async def _wait_for_stop_signal() -> None:
-    try:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                return
-    except NotImplementedError:  # no signal receivers here (Windows): Ctrl-C still interrupts
-        await anyio.sleep_forever()
-
-
-# --- demo -----------------------------------------------------------------------------------------
 
 
 def _add_demo(commands: Any) -> None:
@@ -166,18 +78,27 @@ def _add_demo(commands: Any) -> None:
     parser.set_defaults(run=lambda args, out: _demo.run_from_args(args, out))
 
 
-# --- entry point ----------------------------------------------------------------------------------
-
-_COMMANDS: Final = (_add_demo, _add_serve)
+_COMMANDS: Final[tuple[Callable[[Any], None], ...]] = (
+    lambda commands: add_run(commands, add_backend),
+    add_next,
+    lambda commands: add_reducers(commands, add_backend),
+    lambda commands: add_serve(commands, add_backend),
+    _add_demo,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser, one subparser per command."""
     parser = argparse.ArgumentParser(
-        prog="python -m spacetime_sched",
+        prog="spacetime-sched",
         description="Call SpacetimeDB reducers on time-based schedules; tools for testing.",
+        epilog=(
+            "exit status: 0 success, 1 failure while running, 2 usage error, "
+            "130 interrupted (Ctrl-C). Run 'spacetime-sched COMMAND --help' for a command."
+        ),
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"spacetime-sched {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in _COMMANDS:
         add(commands)
     return parser
@@ -188,9 +109,17 @@ def _print(line: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a command; return its exit status."""
-    args = build_parser().parse_args(argv)
-    status: int = args.run(args, _print)
+    """Run a command; return its exit status (no command: print the help, status 0)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_OK
+        status: int = args.run(args, _print)
+    except KeyboardInterrupt:  # before a command's signal handling is in place
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return status
 
 

@@ -23,6 +23,7 @@ asyncio and trio (``--backend trio``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import functools
 import importlib.util
@@ -40,8 +41,12 @@ from .._identity import Identity
 from .._time import ScheduleAt, TimeDuration, Timestamp
 from ..client import DbConnection
 from ..scheduler import ReducerScheduler, ScheduledReducerCall, ScheduleResult, ScheduleStatus
+from ._output import ScheduleBoard, console_printer, live_board, load_rich, wants_live
+from ._signals import StopRequest, run_command
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..testing import LocalServer, Module
 
 __all__ = ["DemoCheck", "DemoReport", "add_arguments", "main", "run_demo", "run_from_args"]
@@ -115,17 +120,22 @@ async def run_demo(
     out: Out = print,
     uri: str | None = None,
     database: str = DEFAULT_DATABASE,
+    console: Console | None = None,
+    stop: StopRequest | None = None,
 ) -> DemoReport:
     """Run the demo on the current event loop (asyncio or trio) and report what happened.
 
     ``duration`` is how long, in seconds, the schedules run before the results are checked (at
     least 3; startup and shutdown add about a second). ``out`` receives each line of narration.
     ``uri`` names an existing server whose database ``database`` runs the quickstart module;
-    without it a :class:`~spacetime_sched.testing.LocalServer` starts in-process.
+    without it a :class:`~spacetime_sched.testing.LocalServer` starts in-process. With a
+    rich ``console`` (a terminal), the schedules are also shown as the live table of
+    ``spacetime-sched run`` while they run. A ``stop`` request (Ctrl-C) ends the demo early,
+    inside the local server's block so that the server shuts down normally.
     """
     if not duration >= MIN_DURATION:
         raise ValueError(f"run_demo: duration must be at least {MIN_DURATION} s, got {duration}")
-    demo = _Demo(out, duration, database)
+    demo = _Demo(out, duration, database, console)
     try:
         if uri is None:
             local_server, make_module = _local_server()
@@ -133,10 +143,12 @@ async def run_demo(
             async with local_server(make_module(), database=database) as server:
                 demo.uri = str(server.uri)
                 demo.say(f"  listening on {demo.uri}")
-                await demo.run()
+                with stop.cancel_scope() if stop is not None else contextlib.nullcontext():
+                    await demo.run()
         else:
             demo.uri = uri
-            await demo.run()
+            with stop.cancel_scope() if stop is not None else contextlib.nullcontext():
+                await demo.run()
     except (SpacetimeSchedError, OSError, ImportError) as exc:
         demo.error = f"{type(exc).__name__}: {exc}"
         demo.say("")
@@ -170,8 +182,11 @@ def _local(t: Timestamp, zone: str) -> str:
 class _Demo:
     """The state of one demo run: what was scheduled, what arrived, what to check."""
 
-    def __init__(self, out: Out, duration: float, database: str) -> None:
+    def __init__(
+        self, out: Out, duration: float, database: str, console: Console | None = None
+    ) -> None:
         self.out = out
+        self.console = console
         self.duration = duration
         self.database = database
         self.uri: str | None = None
@@ -247,7 +262,13 @@ class _Demo:
                 self.section(
                     f"Watching for {self.duration:g} s (rows arrive through the subscription)"
                 )
-                await anyio.sleep(self.duration)
+                if self.console is None:
+                    await anyio.sleep(self.duration)
+                else:
+                    board = ScheduleBoard(scheduler, self.labels, title="client schedules")
+                    scheduler.add_execution_callback(board.record)
+                    async with live_board(board, self.console):
+                        await anyio.sleep(self.duration)
 
                 self.section("Clean up")
                 for schedule in scheduler.list_schedules():
@@ -674,6 +695,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"the database name (default {DEFAULT_DATABASE!r})",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "plain"),
+        default="auto",
+        help="auto: a live table on a terminal, plain lines otherwise; plain: always lines",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -684,24 +711,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_from_args(args: argparse.Namespace, out: Out | None = None) -> int:
     """Run the demo with parsed :func:`add_arguments` options; return the exit status: 0 if
-    every check passed, 1 if not (or the demo could not run), 130 on Ctrl-C."""
+    every check passed, 1 if not (or the demo could not run), 130 on Ctrl-C (143 on SIGTERM).
+
+    On a terminal (and with rich installed) the narration goes through rich and the schedules
+    show as a live table; otherwise (or with ``--log-format plain``) each line is printed and
+    flushed.
+    """
     if args.backend == "trio" and importlib.util.find_spec("trio") is None:
         print("--backend trio needs trio installed (pip install trio)", file=sys.stderr)
         return 2
-    demo = functools.partial(
-        run_demo,
-        duration=args.duration,
-        # flush each line: show progress even through a pipe
-        out=out if out is not None else functools.partial(print, flush=True),
-        uri=args.uri,
-        database=args.database,
-    )
-    try:
-        report = anyio.run(demo, backend=args.backend)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0 if report.ok else 1
+    console = None
+    if wants_live(args.log_format):
+        try:
+            load_rich()
+        except ImportError as exc:
+            print(f"spacetime-sched demo: {exc}; printing plain lines", file=sys.stderr)
+        else:
+            from rich.console import Console
+
+            console = Console()
+            out = console_printer(console)
+
+    async def demo(stop: StopRequest) -> int:
+        report = await run_demo(
+            duration=args.duration,
+            # flush each line: show progress even through a pipe
+            out=out if out is not None else functools.partial(print, flush=True),
+            uri=args.uri,
+            database=args.database,
+            console=console,
+            stop=stop,
+        )
+        return 0 if report.ok else 1
+
+    return run_command(demo, backend=args.backend, graceful=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

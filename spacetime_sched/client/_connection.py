@@ -678,7 +678,7 @@ class DbConnection:
         if self._state is not _State.OPEN or self._closing:
             timeout = await self._wait_open(what, timeout)
         schema = await self.module_schema()
-        args_bytes = schema.reducer(reducer_name).encode_args(args)
+        args_bytes = schema.callable_reducer(reducer_name).encode_args(args)
         return await self.call_reducer_raw(reducer_name, args_bytes, timeout=timeout)
 
     async def call_reducer_raw(
@@ -738,7 +738,7 @@ class DbConnection:
         what = f"procedure {_name(procedure_name, 'procedure_name')!r}"
         timeout = check_timeout(timeout, what)
         timeout = await self._wait_open(what, timeout)
-        procedure = (await self.module_schema()).procedure(procedure_name)
+        procedure = (await self.module_schema()).callable_procedure(procedure_name)
         args_bytes = procedure.encode_args(args)
         with self._pending.expect(what) as (request_id, waiter):
             self._send(CallProcedure(request_id, 0, procedure_name, args_bytes))
@@ -963,7 +963,11 @@ def _as_connect_error(exc: BaseException) -> ClientError:
     if isinstance(exc, ConnectError):
         return exc
     if isinstance(exc, ConnectionClosedError):
-        error = ConnectError(f"the connection closed before InitialConnection: {exc}")
+        error = ConnectError(
+            f"the connection closed before InitialConnection ({exc}): the server accepted the "
+            "WebSocket, so the token was not refused; the module's client_connected reducer "
+            "may have rejected the connection"
+        )
     elif isinstance(exc, SpacetimeSchedError):
         error = ConnectError(f"could not connect: {exc}")
     else:

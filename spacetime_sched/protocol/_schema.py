@@ -148,7 +148,14 @@ def _product_json(ty: sats.ProductType) -> Any:
 
 @attrs.frozen
 class IndexDef:
-    """An index: ``algorithm`` is ``"BTree"``, ``"Hash"`` or ``"Direct"`` (one column)."""
+    """An index: ``algorithm`` is ``"BTree"``, ``"Hash"`` or ``"Direct"`` (one column).
+
+    On the wire ``RawIndexAlgorithm`` (``crates/lib/src/db/raw_def/v9.rs``) has variants with one
+    named field each (``BTree { columns }``, ``Direct { column }``), and the sats derive makes
+    such a variant a *newtype* (``crates/bindings-macro/src/sats.rs``, ``variant_data``): the
+    payload is the field's value, with no object around it: ``{"BTree": [0, 1]}``,
+    ``{"Hash": [2]}``, ``{"Direct": 0}``.
+    """
 
     name: str | None
     accessor_name: str | None
@@ -159,13 +166,8 @@ class IndexDef:
     def from_json(cls, raw: Any, path: str) -> IndexDef:
         obj = _obj(raw, path, ("name", "accessor_name", "algorithm"))
         kind, body = _variant(obj["algorithm"], f"{path}.algorithm", _INDEX_ALGORITHMS)
-        body = _obj(body, f"{path}.algorithm.{kind}")
-        if kind == "Direct":
-            columns: tuple[int, ...] = (
-                _int(body.get("column"), f"{path}.algorithm.Direct.column"),
-            )
-        else:
-            columns = _col_list(body.get("columns"), f"{path}.algorithm.{kind}.columns")
+        where = f"{path}.algorithm.{kind}"
+        columns = (_int(body, where),) if kind == "Direct" else _col_list(body, where)
         return cls(
             _opt_str(obj["name"], f"{path}.name"),
             _opt_str(obj["accessor_name"], f"{path}.accessor_name"),
@@ -174,10 +176,7 @@ class IndexDef:
         )
 
     def to_json(self) -> Any:
-        if self.algorithm == "Direct":
-            body: Any = {"column": self.columns[0]}
-        else:
-            body = {"columns": list(self.columns)}
+        body: Any = self.columns[0] if self.algorithm == "Direct" else list(self.columns)
         return {
             "name": _some(self.name),
             "accessor_name": _some(self.accessor_name),
@@ -187,7 +186,11 @@ class IndexDef:
 
 @attrs.frozen
 class ConstraintDef:
-    """A unique constraint over ``columns`` (the only constraint kind in V9)."""
+    """A unique constraint over ``columns`` (the only constraint kind in V9).
+
+    ``RawConstraintDataV9::Unique(RawUniqueConstraintDataV9)`` is a tuple newtype whose payload
+    is a struct, so here the object stays: ``{"Unique": {"columns": [0]}}``.
+    """
 
     name: str | None
     columns: tuple[int, ...] = attrs.field(converter=_tuple)
@@ -448,6 +451,16 @@ def _new_cache() -> dict[str, Any]:
     return {}
 
 
+def _scheduled_reason(function: ReducerDef | ProcedureDef) -> str | None:
+    if function.scheduled_by is None:
+        return None
+    return (
+        f"{function.KIND} {function.name!r} is scheduled by table {function.scheduled_by!r}: "
+        "a 2.x server keeps it private (only the database owner may call it; insert a row "
+        f"into {function.scheduled_by!r} to schedule a call)"
+    )
+
+
 @attrs.frozen
 class ReducerDef(_Callable):
     """A reducer: its wire ``name``, parameters in order, and lifecycle role (if any)."""
@@ -458,14 +471,25 @@ class ReducerDef(_Callable):
     typespace: sats.Typespace | None = attrs.field(default=None, eq=False, repr=False)
     #: Names of typespace entries (``types`` of the schema), used to show ``Ref`` parameters.
     type_names: Mapping[int, str] = attrs.field(factory=dict, eq=False, repr=False)
+    #: The schedule table whose rows call this reducer, if one does (set by
+    #: :class:`ModuleSchema`).
+    scheduled_by: str | None = attrs.field(default=None, kw_only=True)
     _cache: dict[str, Any] = attrs.field(factory=_new_cache, init=False, eq=False, repr=False)
 
     KIND: ClassVar[str] = "reducer"
 
     @property
     def client_callable(self) -> bool:
-        """Lifecycle reducers (init, connect, disconnect) cannot be called by clients."""
-        return self.lifecycle is None
+        """Whether a client may call it: not a lifecycle reducer (init, connect, disconnect)
+        and not a scheduled one (a 2.x server keeps those private: only the owner may call
+        them, everyone else gets "no such reducer")."""
+        return self.lifecycle is None and self.scheduled_by is None
+
+    def why_not_callable(self) -> str | None:
+        """Why clients cannot call it, or ``None`` when they can."""
+        if self.lifecycle is not None:
+            return f"reducer {self.name!r} is the {self.lifecycle} lifecycle reducer"
+        return _scheduled_reason(self)
 
     @classmethod
     def from_json(
@@ -503,9 +527,20 @@ class ProcedureDef(_Callable):
     return_type: sats.AlgebraicType
     typespace: sats.Typespace | None = attrs.field(default=None, eq=False, repr=False)
     type_names: Mapping[int, str] = attrs.field(factory=dict, eq=False, repr=False)
+    #: The schedule table whose rows call this procedure, if one does.
+    scheduled_by: str | None = attrs.field(default=None, kw_only=True)
     _cache: dict[str, Any] = attrs.field(factory=_new_cache, init=False, eq=False, repr=False)
 
     KIND: ClassVar[str] = "procedure"
+
+    @property
+    def client_callable(self) -> bool:
+        """Scheduled procedures are private, like scheduled reducers."""
+        return self.scheduled_by is None
+
+    def why_not_callable(self) -> str | None:
+        """Why clients cannot call it, or ``None`` when they can."""
+        return _scheduled_reason(self)
 
     @property
     def return_codec(self) -> sats.Codec:
@@ -661,6 +696,22 @@ def _by_name(items: Iterable[Any]) -> dict[str, Any]:
     return {item.name: item for item in items}
 
 
+_Function = TypeVar("_Function", ReducerDef, ProcedureDef)
+
+
+def _callable(function: _Function) -> _Function:
+    reason = function.why_not_callable()
+    if reason is not None:
+        raise ArgumentError(f"{reason}; clients cannot call it")
+    return function
+
+
+def _mark_scheduled(export: _Def, scheduled: Mapping[str, str]) -> _Def:
+    if isinstance(export, ReducerDef | ProcedureDef) and export.name in scheduled:
+        return attrs.evolve(export, scheduled_by=scheduled[export.name])
+    return export
+
+
 @attrs.frozen
 class ModuleSchema:
     """A module's ``RawModuleDefV9``: typespace, tables, reducers, types and other exports."""
@@ -676,6 +727,20 @@ class ModuleSchema:
     _procedures_by_name: dict[str, ProcedureDef] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        # A reducer or procedure that a schedule table names is private on a 2.x server
+        # (``crates/schema/src/def/validate/v10.rs:386``,
+        # ``change_scheduled_functions_and_lifetimes_visibility``); V9
+        # has no visibility field, so the schedule is what tells.
+        scheduled = {t.schedule.reducer_name: t.name for t in self.tables if t.schedule}
+        if scheduled:
+            object.__setattr__(
+                self, "reducers", tuple(_mark_scheduled(r, scheduled) for r in self.reducers)
+            )
+            object.__setattr__(
+                self,
+                "misc_exports",
+                tuple(_mark_scheduled(e, scheduled) for e in self.misc_exports),
+            )
         object.__setattr__(self, "_tables_by_name", _by_name(self.tables))
         object.__setattr__(self, "_reducers_by_name", _by_name(self.reducers))
         object.__setattr__(
@@ -699,6 +764,16 @@ class ModuleSchema:
     def procedure(self, name: str) -> ProcedureDef:
         """The procedure called ``name``; :class:`~spacetime_sched.ArgumentError` if none is."""
         return _named(self._procedures_by_name, name, "procedure", ArgumentError)
+
+    def callable_reducer(self, name: str) -> ReducerDef:
+        """The reducer ``name`` if clients may call it; otherwise
+        :class:`~spacetime_sched.ArgumentError` saying why (no such reducer, a lifecycle
+        reducer, or a scheduled one, which a 2.x server keeps private)."""
+        return _callable(self.reducer(name))
+
+    def callable_procedure(self, name: str) -> ProcedureDef:
+        """The procedure ``name`` if clients may call it (see :meth:`callable_reducer`)."""
+        return _callable(self.procedure(name))
 
     def table(self, name: str) -> TableDef:
         """The table called ``name``; ``LookupError`` if there is none."""

@@ -26,7 +26,7 @@ from typing import Any
 
 from .. import sats
 from .._time import ScheduleAt, Timestamp
-from ._server import Module, ProcedureContext, ReducerContext
+from ._server import Module, ProcedureContext, ReducerContext, SenderError
 
 __all__ = ["make_module", "module"]
 
@@ -120,7 +120,7 @@ def make_module() -> Module:
     @module.reducer(params=[("scheduled_id", sats.U64)])
     def cancel_tick(ctx: ReducerContext, scheduled_id: int) -> None:
         if not ctx.db.tick_schedule.delete(scheduled_id):
-            raise LookupError(f"no scheduled tick with id {scheduled_id}")
+            raise SenderError(f"no scheduled tick with id {scheduled_id}")
 
     @module.reducer(params=[("row", tick_schedule)])
     def tick(ctx: ReducerContext, row: dict[str, Any]) -> None:
@@ -130,13 +130,14 @@ def make_module() -> Module:
 
     @module.reducer(params=[("message", sats.STRING)])
     def fail(ctx: ReducerContext, message: str) -> None:
-        # Write first, so a test can see the rollback.
+        # Write first, so a test can see the rollback. SenderError is the module returning
+        # Err(message); any other exception would be a crash (the caller gets InternalError).
         ctx.db.person.insert({"name": f"never stored ({message})", "created_at": ctx.timestamp})
-        raise RuntimeError(message)
+        raise SenderError(message)
 
     @module.reducer(params=[("a", sats.U32), ("b", sats.U32)])
     def add(ctx: ReducerContext, a: int, b: int) -> None:
-        _ = a + b  # a pure call: no table changes, so the caller gets OkEmpty
+        _ = a + b  # a pure call: no table changes, so the caller gets Ok with no updates
 
     @module.procedure(returns=sats.TIMESTAMP)
     def server_time(ctx: ProcedureContext) -> Timestamp:

@@ -5,14 +5,18 @@ Routes (all under ``/v1``), as the real server answers them:
 * ``GET /ping``; ``POST /identity`` (new identity + token); ``POST /identity/websocket-token``
   (Bearer required; a short-lived token for ``?token=``);
 * ``GET /database/{name}`` (info), ``GET /database/{name}/identity``,
-  ``GET /database/{name}/schema?version=9``, ``POST /database/{name}/call/{reducer}``,
-  ``POST /database/{name}/sql``, ``GET /database/{name}/unstable/timestamp``;
+  ``GET /database/{name}/schema?version=9`` (or ``10``), ``POST /database/{name}/call/{function}``
+  (reducers and procedures), ``POST /database/{name}/sql``,
+  ``GET /database/{name}/unstable/timestamp``;
 * ``GET /database/{name}/subscribe``: the WebSocket, protocols ``v3.bsatn.spacetimedb`` and
   ``v2.bsatn.spacetimedb`` (the server's preference, v3 first, wins).
 
 Every ``/v1/database/*`` response carries ``spacetime-identity`` and
-``spacetime-identity-token``. A request without a token gets a fresh anonymous identity; a bad
-token gets 401.
+``spacetime-identity-token``. The token comes from ``Authorization: Bearer`` or else
+``?token=`` (``crates/client-api/src/auth.rs``, ``SpacetimeCreds::from_request_parts``); a
+request without one gets a fresh anonymous identity, a malformed ``Authorization`` header 400,
+a token this server did not sign 401. ``docs/conformance.md`` lists every behaviour with the
+SpacetimeDB source it follows; ``ServerLimits`` bounds every input.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import importlib.util
 import json
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any, Final, cast
 
 import anyio
@@ -33,24 +38,29 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ... import sats
-from ..._errors import ProtocolError
+from ..._errors import (
+    BadArgumentsError,
+    ConnectRefusedError,
+    HttpStatusError,
+    NoSuchFunctionError,
+    ProtocolError,
+    SqlError,
+    TokenError,
+)
 from ..._identity import ConnectionId, Identity
 from ...protocol import (
     Compression,
     InitialConnection,
     ReducerErr,
+    ReducerInternalError,
     decode_client_frame,
     encode_server_frame,
 )
-from ._auth import TokenError, TokenIssuer
-from ._host import (
-    BadArgumentsError,
-    Caller,
-    ConnectRefusedError,
-    Host,
-    NoSuchFunctionError,
-)
-from ._sql import SqlError, split_statements, untyped_json
+from ._auth import TokenIssuer
+from ._host import Host
+from ._limits import ServerLimits, parse_json_body
+from ._schema_v10 import module_def_v10
+from ._sql import split_statements, untyped_json
 from ._subscriptions import ClientConnection
 
 __all__ = ["PROTOCOLS", "ServerApp"]
@@ -64,16 +74,8 @@ PROTOCOLS: Final = (V3, V2)
 _COMPRESSIONS: Final = {"None": "none", "Gzip": "gzip", "Brotli": "brotli"}
 _HAVE_BROTLI: Final = importlib.util.find_spec("brotli") is not None
 #: WebSocket close codes.
-_POLICY_VIOLATION: Final = 1008
 _INTERNAL_ERROR: Final = 1011
 _GOING_AWAY: Final = 1001
-
-
-class _HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -81,12 +83,39 @@ def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) 
     return Response(body, status, headers, media_type="application/json")
 
 
+def _timing_headers(started_ns: int, *, energy: bool) -> dict[str, str]:
+    """``spacetime-energy-used`` (reducers only) and ``spacetime-execution-duration-micros``,
+    as ``call`` in ``crates/client-api/src/routes/database.rs`` sets them (names from
+    ``crates/client-api/src/auth.rs``). The local server meters no energy: 0."""
+    headers = {
+        "spacetime-execution-duration-micros": str((time.perf_counter_ns() - started_ns) // 1000)
+    }
+    if energy:
+        headers["spacetime-energy-used"] = "0"
+    return headers
+
+
+@contextlib.contextmanager
+def _http_errors() -> Iterator[None]:
+    """The host's errors as the HTTP statuses the real server gives them
+    (``map_reducer_error``, ``map_procedure_error``, ``client_connected_error_to_response``)."""
+    try:
+        yield
+    except NoSuchFunctionError as exc:
+        raise HttpStatusError(404, str(exc.args[0])) from None
+    except BadArgumentsError as exc:
+        raise HttpStatusError(400, str(exc.args[0])) from None
+    except ConnectRefusedError as exc:
+        raise HttpStatusError(403, str(exc)) from None
+
+
 class ServerApp:
     """The ASGI app over one :class:`Host` (``app.asgi`` is the Starlette application)."""
 
-    def __init__(self, host: Host, tokens: TokenIssuer) -> None:
+    def __init__(self, host: Host, tokens: TokenIssuer, limits: ServerLimits | None = None) -> None:
         self.host = host
         self.tokens = tokens
+        self.limits = limits if limits is not None else ServerLimits()
         self._closing = False
         self._sockets: set[ClientConnection] = set()
         program = json.dumps(host.schema.to_json(), sort_keys=True).encode()
@@ -123,12 +152,14 @@ class ServerApp:
     # --- authentication -------------------------------------------------------------------------
 
     def _bearer(self, connection: HTTPConnection) -> str | None:
+        """The token of ``Authorization: Bearer``, else of ``?token=``, else ``None``; a
+        malformed ``Authorization`` header is a 400, as axum's typed header makes it."""
         header = connection.headers.get("authorization")
         if header is None:
-            return None
+            return connection.query_params.get("token") or None
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise _HttpError(401, "Authorization header must be 'Bearer <token>'")
+            raise HttpStatusError(400, "Authorization is invalid: malformed token")
         return token.strip()
 
     def _authenticate(self, token: str | None) -> tuple[Identity, str]:
@@ -137,24 +168,24 @@ class ServerApp:
         try:
             return self.tokens.identity(token), token
         except TokenError as exc:
-            raise _HttpError(401, f"invalid token: {exc}") from None
+            raise HttpStatusError(401, f"invalid token: {exc}") from None
 
     def _check_database(self, name: str) -> None:
         host = self.host
         if name in (host.database_name, host.identity.to_hex()):
             return
-        raise _HttpError(404, f"no such database: {name!r}")
+        raise HttpStatusError(404, f"no such database: {name!r}")
 
     def _database_route(self, endpoint: Any) -> Any:
         async def handler(request: Request) -> Response:
             try:
                 identity, token = self._authenticate(self._bearer(request))
-            except _HttpError as exc:
+            except HttpStatusError as exc:
                 return PlainTextResponse(exc.message, exc.status)
             try:
                 self._check_database(request.path_params["name"])
                 response: Response = await endpoint(request, identity)
-            except _HttpError as exc:
+            except HttpStatusError as exc:
                 response = PlainTextResponse(exc.message, exc.status)
             response.headers["spacetime-identity"] = identity.to_hex()
             response.headers["spacetime-identity-token"] = token
@@ -175,9 +206,9 @@ class ServerApp:
         try:
             token = self._bearer(request)
             if token is None:
-                raise _HttpError(401, "POST /v1/identity/websocket-token needs a Bearer token")
+                raise HttpStatusError(401, "POST /v1/identity/websocket-token needs a Bearer token")
             self._authenticate(token)
-        except _HttpError as exc:
+        except HttpStatusError as exc:
             return PlainTextResponse(exc.message, exc.status)
         return _json({"token": self.tokens.websocket_token(token)})
 
@@ -198,76 +229,105 @@ class ServerApp:
         return PlainTextResponse(self.host.identity.to_hex())
 
     async def schema(self, request: Request, identity: Identity) -> Response:
+        # SchemaQueryParams in crates/client-api/src/routes/database.rs: "9" or "10", required.
         version = request.query_params.get("version")
-        if version != "9":
-            raise _HttpError(
-                400, f"schema version {version!r} is not served here: ask for ?version=9"
-            )
-        return _json(self.host.schema.to_json())
+        if version == "9":
+            return _json(self.host.schema.to_json())
+        if version == "10":
+            return _json(module_def_v10(self.host.module))
+        raise HttpStatusError(
+            400, f"Failed to deserialize query string: version: expected 9 or 10, got {version!r}"
+        )
 
     async def timestamp(self, request: Request, identity: Identity) -> Response:
         now = self.host.clock.now()
         return _json({"__timestamp_micros_since_unix_epoch__": now.micros_since_epoch})
 
+    async def _body(self, request: Request) -> bytes:
+        """The request body, or 413 once it passes ``limits.max_body_bytes`` (not read
+        further: a huge body costs the server no more than the limit)."""
+        limit = self.limits.max_body_bytes
+        too_large = HttpStatusError(413, f"length limit exceeded: the body is over {limit} bytes")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def call(self, request: Request, identity: Identity) -> Response:
+        # ``call`` in crates/client-api/src/routes/database.rs: a typed Content-Type header
+        # (missing: 400) that must be application/json (else 415), a JSON body (empty: 400).
         name = request.path_params["function"]
-        if request.headers.get("content-type") != "application/json":
-            raise _HttpError(415, "Content-Type must be exactly application/json")
-        body = await request.body()
-        try:
-            args_json = json.loads(body) if body.strip() else []
-        except ValueError as exc:
-            raise _HttpError(400, f"request body is not JSON: {exc}") from None
+        content_type = request.headers.get("content-type")
+        if content_type is None:
+            raise HttpStatusError(400, "Header of type `content-type` was missing")
+        if content_type != "application/json":
+            raise HttpStatusError(415, "Expected request with `Content-Type: application/json`")
+        args_json = parse_json_body(await self._body(request), self.limits, f"/call/{name}")
         host = self.host
-        try:
+        started = time.perf_counter_ns()
+        with _http_errors():
             if name not in host.module.reducers and name in host.module.procedures:
                 return await self._call_procedure(name, args_json, identity)
             host.callable_reducer(name, identity)  # 404 before looking at private arguments
             args = host.json_args(name, args_json)
             outcome = host.http_call(name, args, identity)
-        except NoSuchFunctionError as exc:
-            raise _HttpError(404, str(exc.args[0])) from None
-        except BadArgumentsError as exc:
-            raise _HttpError(400, str(exc.args[0])) from None
-        except ConnectRefusedError as exc:
-            raise _HttpError(403, str(exc)) from None
+        headers = _timing_headers(started, energy=True)
+        # reducer_outcome_response: a failed reducer (returned Err, or crashed) is 530.
         if isinstance(outcome, ReducerErr):
-            return PlainTextResponse(outcome.message or "the reducer failed", 530)
-        return Response(status_code=200)
+            return PlainTextResponse(outcome.message or "the reducer failed", 530, headers)
+        if isinstance(outcome, ReducerInternalError):
+            return PlainTextResponse(outcome.message, 530, headers)
+        return Response(status_code=200, headers=headers)
 
     async def _call_procedure(self, name: str, args_json: Any, identity: Identity) -> Response:
         host = self.host
+        started = time.perf_counter_ns()
+        host.callable_procedure(name, identity)
         args = host.json_procedure_args(name, args_json)
-        try:
-            _, _, value = await host.call_procedure(name, args, Caller(identity))
-            result = host.return_json(name, value)
-        except Exception as exc:
-            return PlainTextResponse(str(exc) or type(exc).__name__, 530)
-        return _json(result)
+        with host.http_connection(identity) as caller:
+            try:
+                _, _, value = await host.call_procedure(name, args, caller)
+                result = host.return_json(name, value)
+            except Exception as exc:  # map_procedure_error: InternalError is a 500
+                text = str(exc) or type(exc).__name__
+                return PlainTextResponse(text, 500, _timing_headers(started, energy=False))
+        return _json(result, headers=_timing_headers(started, energy=False))
 
     async def sql(self, request: Request, identity: Identity) -> Response:
-        text = (await request.body()).decode("utf-8", errors="replace")
+        text = (await self._body(request)).decode("utf-8", errors="replace")
         host = self.host
         results = []
-        for statement in split_statements(text):
-            started = time.perf_counter_ns()
-            try:
-                (query,) = host.parse_queries([statement])
-            except SqlError as exc:
-                raise _HttpError(400, str(exc)) from None
-            codec = sats.compile(query.table.row_type)
-            rows = [
-                untyped_json(query.table.row_type, codec.to_json(row.value), None)
-                for row in host.query([query], identity)
-            ]
-            results.append(
-                {
-                    "schema": query.table.row_type.to_json()["Product"],
-                    "rows": rows,
-                    "total_duration_micros": (time.perf_counter_ns() - started) // 1000,
-                    "stats": {"rows_inserted": 0, "rows_deleted": 0, "rows_updated": 0},
-                }
-            )
+        with _http_errors(), host.http_connection(identity):
+            for statement in split_statements(text):
+                started = time.perf_counter_ns()
+                try:
+                    (query,) = host.parse_queries([statement])
+                except SqlError as exc:
+                    raise HttpStatusError(400, str(exc)) from None
+                # Rows as the served schema names things (enum variants camelCase, ...).
+                table = host.schema.table(query.table.name)
+                codec = table.row_codec
+                rows = [
+                    untyped_json(
+                        table.row_type, codec.to_json(codec.decode(row.data)), host.schema.typespace
+                    )
+                    for row in host.query([query], identity)
+                ]
+                results.append(
+                    {
+                        "schema": table.row_type.to_json()["Product"],
+                        "rows": rows,
+                        "total_duration_micros": (time.perf_counter_ns() - started) // 1000,
+                        "stats": {"rows_inserted": 0, "rows_deleted": 0, "rows_updated": 0},
+                    }
+                )
         return _json(results)
 
     # --- the WebSocket --------------------------------------------------------------------------
@@ -275,23 +335,31 @@ class ServerApp:
     async def subscribe(self, websocket: WebSocket) -> None:
         try:
             protocol, compression, identity, token, connection_id = self._upgrade(websocket)
-            connection = self.host.connect(identity, connection_id)
-        except _HttpError as exc:
+        except HttpStatusError as exc:
             logger.info("refused a WebSocket: %s %s", exc.status, exc.message)
             await websocket.send_denial_response(PlainTextResponse(exc.message, exc.status))
             return
+        # The real server completes the upgrade first, then runs client_connected; on
+        # rejection it drops the socket: no InitialConnection and no close frame
+        # (crates/client-api/src/routes/subscribe.rs). An ASGI app cannot drop a connection
+        # without a close frame; returning without one makes hypercorn close with 1011 and
+        # no reason, the nearest it allows.
+        await websocket.accept(
+            subprotocol=protocol,
+            headers=[
+                (b"spacetime-identity", identity.to_hex().encode()),
+                (b"spacetime-identity-token", token.encode()),
+            ],
+        )
+        try:
+            connection = self.host.connect(
+                identity, connection_id, max_outbox=self.limits.max_outbox_messages
+            )
         except ConnectRefusedError as exc:
-            await websocket.send_denial_response(PlainTextResponse(str(exc), 403))
+            logger.info("client_connected refused a WebSocket: %s", exc)
             return
         self._sockets.add(connection)
         try:
-            await websocket.accept(
-                subprotocol=protocol,
-                headers=[
-                    (b"spacetime-identity", identity.to_hex().encode()),
-                    (b"spacetime-identity-token", token.encode()),
-                ],
-            )
             connection.send(InitialConnection(identity, connection_id, token))
             if self._closing:
                 connection.close()
@@ -305,11 +373,13 @@ class ServerApp:
         offered = websocket.scope.get("subprotocols") or []
         protocol = next((p for p in PROTOCOLS if p in offered), None)
         if protocol is None:
-            raise _HttpError(400, "no valid protocol selected")
+            raise HttpStatusError(400, "no valid protocol selected")
         params = websocket.query_params
         requested = params.get("compression", "Brotli")
         if requested not in _COMPRESSIONS:
-            raise _HttpError(400, f"compression: expected None, Gzip or Brotli, got {requested!r}")
+            raise HttpStatusError(
+                400, f"compression: expected None, Gzip or Brotli, got {requested!r}"
+            )
         compression = _COMPRESSIONS[requested]
         if compression == "brotli" and not _HAVE_BROTLI:
             compression = "none"  # documented: without the brotli module, frames go uncompressed
@@ -320,9 +390,9 @@ class ServerApp:
             try:
                 connection_id = ConnectionId.from_hex(params["connection_id"])
             except ValueError as exc:
-                raise _HttpError(400, f"connection_id: {exc}") from None
+                raise HttpStatusError(400, f"connection_id: {exc}") from None
             if connection_id.is_zero():
-                raise _HttpError(400, "connection_id must not be zero")
+                raise HttpStatusError(400, "connection_id must not be zero")
         return protocol, compression, identity, token, connection_id
 
     async def _session(
@@ -330,6 +400,7 @@ class ServerApp:
     ) -> None:
         close: tuple[int, str] | None = None
         async with anyio.create_task_group() as task_group:
+            connection.on_kick = task_group.cancel_scope.cancel
 
             async def write() -> None:
                 nonlocal close
@@ -356,8 +427,13 @@ class ServerApp:
             task_group.start_soon(write)
             close = await self._read(websocket, connection, batched)
             task_group.cancel_scope.cancel()
+        close = connection.close_reason or close
         if close is not None:
-            with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
+            # A client that does not read may never take the close frame: bounded wait.
+            with (
+                anyio.move_on_after(self.limits.close_timeout),
+                contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError),
+            ):
                 await websocket.close(*close)
 
     async def _read(
@@ -367,15 +443,18 @@ class ServerApp:
             event = await websocket.receive()
             if event["type"] == "websocket.disconnect":
                 return None
+            # A frame the server cannot decode ends the session with CloseCode::Error (1011)
+            # and the error as the reason (``ws_client_actor`` in subscribe.rs); a text frame
+            # is such a frame for the binary protocols.
             data = event.get("bytes")
             if data is None:
                 logger.warning("closing %r: it sent a text frame", connection)
-                return _POLICY_VIOLATION, "text frames are not supported; send binary BSATN"
+                return _INTERNAL_ERROR, "text frames are not supported by the binary protocol"
             try:
                 messages = decode_client_frame(data, batched=batched)
             except (ProtocolError, sats.SatsError) as exc:
                 logger.warning("closing %r: undecodable client frame: %s", connection, exc)
-                return _POLICY_VIOLATION, _close_reason(f"invalid client message: {exc}")
+                return _INTERNAL_ERROR, _close_reason(f"invalid client message: {exc}")
             for message in messages:
                 try:
                     await self.host.handle(connection, message)

@@ -1,9 +1,10 @@
 """Identities and tokens for the local server: HS256 JWTs signed with a per-server secret.
 
 A real SpacetimeDB signs ES256 JWTs and derives the identity from the ``iss`` and ``sub``
-claims: ``c2 00`` + the first 26 bytes of ``blake3(iss + "|" + sub)`` + a 4-byte checksum.
-The test server does the same with SHA-256 in place of BLAKE3 (the standard library has no
-BLAKE3), so its identities also start with ``c200``, and the identity travels in the
+claims (``crates/lib/src/identity.rs``, ``Identity::from_claims``): big-endian, ``c2 00``, a
+4-byte checksum (the first 4 bytes of ``blake3(c2 00 + hash)``), then ``hash``, the first 26
+bytes of ``blake3(iss + "|" + sub)``. The test server does exactly that, so an (issuer,
+subject) pair has the same identity here as on a real server; the identity travels in the
 ``hex_identity`` claim as in SpacetimeDB's tokens. A token that is malformed, signed with
 another secret or whose identity does not match its claims is refused.
 """
@@ -20,6 +21,9 @@ import time
 import uuid
 from typing import Any, Final
 
+import blake3
+
+from ..._errors import TokenError
 from ..._identity import Identity
 
 __all__ = ["TokenError", "TokenIssuer", "identity_from_claims"]
@@ -30,16 +34,11 @@ AUDIENCE: Final = "spacetimedb"
 WEBSOCKET_TOKEN_SECONDS: Final = 60
 
 
-class TokenError(ValueError):
-    """A token the server does not accept (the message never contains the token)."""
-
-
 def identity_from_claims(issuer: str, subject: str) -> Identity:
-    """The identity of a (issuer, subject) pair: SpacetimeDB's construction, SHA-256 for BLAKE3."""
-    first = hashlib.sha256(f"{issuer}|{subject}".encode()).digest()
-    body = b"\xc2\x00" + first[:26]
-    checksum = hashlib.sha256(body).digest()[:4]
-    return Identity.from_be_bytes(body + checksum)
+    """The identity of a (issuer, subject) pair, as ``Identity::from_claims`` computes it."""
+    id_hash = blake3.blake3(f"{issuer}|{subject}".encode()).digest()[:26]
+    checksum = blake3.blake3(b"\xc2\x00" + id_hash).digest()[:4]
+    return Identity.from_be_bytes(b"\xc2\x00" + checksum + id_hash)
 
 
 def _b64(data: bytes) -> str:

@@ -15,10 +15,11 @@ is in ``_timer``; what subscribers receive is computed in ``_subscriptions``).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
@@ -28,6 +29,13 @@ import attrs
 
 from ... import sats
 from ..._clock import Clock, SystemClock
+from ..._errors import (
+    BadArgumentsError,
+    ConnectRefusedError,
+    NoSuchFunctionError,
+    SenderError,
+    SqlError,
+)
 from ..._identity import ConnectionId, Identity
 from ..._time import ScheduleAtInterval, ScheduleAtTime, TimeDuration, Timestamp
 from ...protocol import (
@@ -44,7 +52,6 @@ from ...protocol import (
     ReducerErr,
     ReducerInternalError,
     ReducerOk,
-    ReducerOkEmpty,
     ReducerOutcome,
     ReducerResult,
     Subscribe,
@@ -58,8 +65,14 @@ from ...protocol import (
 from ._auth import identity_from_claims
 from ._database import Database, Db, StoredRow, TableChange, TableHandle, Transaction
 from ._module import Module, Procedure, ProcedureContext, Reducer, ReducerContext
-from ._sql import Query, SqlError, parse_query, untyped_json
-from ._subscriptions import ClientConnection, matching_rows, query_rows, updates_for
+from ._sql import Query, parse_query, untyped_json
+from ._subscriptions import (
+    DEFAULT_OUTBOX_MESSAGES,
+    ClientConnection,
+    matching_rows,
+    query_rows,
+    updates_for,
+)
 from ._timer import MAX_SCHEDULE_DELAY_MICROS, RowKey, ScheduleTimer, first_due, next_tick
 
 __all__ = [
@@ -78,18 +91,6 @@ logger = logging.getLogger("spacetime_sched.testing.server")
 #: The clock the host reads and sleeps on: the library's one clock protocol (``VirtualClock``
 #: fits, for fast tests).
 ServerClock = Clock
-
-
-class NoSuchFunctionError(LookupError):
-    """No reducer or procedure by that name (HTTP 404, WebSocket InternalError)."""
-
-
-class BadArgumentsError(ValueError):
-    """Arguments that do not decode as the parameters, or a lifecycle reducer (HTTP 400)."""
-
-
-class ConnectRefusedError(RuntimeError):
-    """The ``client_connected`` reducer failed, so the connection is refused."""
 
 
 @attrs.frozen
@@ -116,7 +117,11 @@ class Host:
         self, module: Module, *, database: str | None = None, clock: ServerClock | None = None
     ) -> None:
         self.module = module
+        #: The schema served to clients (names as a 2.x server converts them).
         self.schema = module.schema
+        # Values reach the module's functions decoded with the names it declared; BSATN has no
+        # names, so a value crosses between the two schemas by re-encoding.
+        declared = module.declared_schema
         self.database_name = database or module.name
         self.clock: ServerClock = clock if clock is not None else SystemClock()
         #: The database's identity (the ``sender`` of ``init`` and of scheduled reducers).
@@ -131,16 +136,15 @@ class Host:
         self._timer = ScheduleTimer(self.clock)
         self._stack: AsyncExitStack | None = None
         self._arg_codecs = {
-            reducer.name: sats.compile(reducer.params, self.schema.typespace)
-            for reducer in self.schema.reducers
+            reducer.name: sats.compile(reducer.params, declared.typespace)
+            for reducer in declared.reducers
         }
         self._proc_arg_codecs = {
-            proc.name: sats.compile(proc.params, self.schema.typespace)
-            for proc in self.schema.procedures
+            proc.name: sats.compile(proc.params, declared.typespace) for proc in declared.procedures
         }
         self._return_codecs = {
-            proc.name: sats.compile(proc.return_type, self.schema.typespace)
-            for proc in self.schema.procedures
+            proc.name: sats.compile(proc.return_type, declared.typespace)
+            for proc in declared.procedures
         }
 
     def __repr__(self) -> str:
@@ -152,7 +156,7 @@ class Host:
         init = self.module.lifecycle_reducer("Init")
         if init is not None:
             _, outcome = self._run_reducer(init, [], Caller(self.identity))
-            if isinstance(outcome, ReducerErr):
+            if isinstance(outcome, ReducerErr | ReducerInternalError):
                 raise RuntimeError(f"the init reducer failed: {outcome.message}")
         stack = AsyncExitStack()
         task_group = await stack.enter_async_context(anyio.create_task_group())
@@ -204,15 +208,26 @@ class Host:
         except KeyError:
             raise NoSuchFunctionError(f"no such procedure: {name!r}") from None
 
+    def callable_procedure(self, name: str, identity: Identity) -> Procedure:
+        """The procedure ``name`` if ``identity`` may call it: a private (scheduled) procedure
+        does not exist for anyone but the owner, like a private reducer."""
+        procedure = self.procedure(name)
+        if not self.schema.procedure(name).client_callable and identity != self.owner_identity:
+            raise NoSuchFunctionError(f"no such procedure: {name!r}")
+        return procedure
+
     def decode_args(self, name: str, data: bytes) -> list[Any]:
         """BSATN reducer arguments as a positional list; :class:`BadArgumentsError` if bad."""
         codec = self._arg_codecs[name]
         return _positional(name, lambda: codec.decode(data, "args"))
 
     def json_args(self, name: str, obj: Any) -> list[Any]:
-        """SATS-JSON reducer arguments (array or object) as a positional list."""
-        codec = self._arg_codecs[name]
-        return _positional(name, lambda: codec.from_json(obj, "args"))
+        """SATS-JSON reducer arguments (array or object, in the served names) as a
+        positional list."""
+        served = self.schema.reducer(name)
+        codec = sats.compile(served.params, self.schema.typespace)
+        data = _positional_bytes(name, lambda: codec.encode(codec.from_json(obj, "args")))
+        return self.decode_args(name, data)
 
     def call(
         self, name: str, args: Sequence[Any] = (), caller: Caller | None = None
@@ -244,18 +259,20 @@ class Host:
         timestamp, _, error, updates = self._transact(
             lambda ctx: reducer.function(ctx, *args), caller, reducer.name
         )
-        if error is not None:
-            return timestamp, ReducerErr(sats.encode(sats.STRING, error))
-        if updates:
-            return timestamp, ReducerOk(b"", TransactionUpdate(updates))
-        return timestamp, ReducerOkEmpty()
+        if isinstance(error, SenderError):  # the module returned Err(message)
+            return timestamp, ReducerErr(sats.encode(sats.STRING, _error_text(error)))
+        if error is not None:  # the module crashed
+            return timestamp, ReducerInternalError(_error_text(error))
+        # A committed call is always Ok, with the caller's updates (maybe none): a 2.x server
+        # never sends OkEmpty (crates/core/src/subscription/module_subscription_manager.rs).
+        return timestamp, ReducerOk(b"", TransactionUpdate(updates))
 
     def _transact(
         self, body: Callable[[ReducerContext], Any], caller: Caller, what: str
-    ) -> tuple[Timestamp, Any, str | None, list[QuerySetUpdate]]:
+    ) -> tuple[Timestamp, Any, Exception | None, list[QuerySetUpdate]]:
         """Run ``body`` in a transaction; commit and notify subscribers unless it raises.
 
-        Returns ``(timestamp, result, error message or None, the caller's query-set updates)``.
+        Returns ``(timestamp, result, the exception or None, the caller's query-set updates)``.
         """
         timestamp = self.clock.now()
         tx = self.database.begin()
@@ -272,7 +289,7 @@ class Host:
         except Exception as exc:
             tx.rollback()
             logger.info("%s failed: %s", what, _error_text(exc))
-            return timestamp, None, _error_text(exc), []
+            return timestamp, None, exc, []
         except BaseException:  # KeyboardInterrupt and the like: undo, then let it through
             tx.rollback()
             raise
@@ -285,14 +302,14 @@ class Host:
         self, name: str, args: Sequence[Any], caller: Caller
     ) -> tuple[Timestamp, TimeDuration, Any]:
         """Run a procedure; returns ``(start, duration, return value)``; raises on failure."""
-        procedure = self.procedure(name)
+        procedure = self.callable_procedure(name, caller.identity)
         timestamp = self.clock.now()
         started = time.perf_counter_ns()
 
         def run_tx(body: Callable[[ReducerContext], Any]) -> Any:
             _, result, error, updates = self._transact(body, caller, f"{name} (transaction)")
             if error is not None:
-                raise RuntimeError(error)
+                raise error
             if updates and caller.connection is not None:
                 caller.connection.send(TransactionUpdate(updates))
             return result
@@ -310,23 +327,34 @@ class Host:
         return self._return_codecs[name].encode(value, f"{name}() return value")
 
     def return_json(self, name: str, value: Any) -> Any:
-        codec = self._return_codecs[name]
-        return untyped_json(codec.type, codec.to_json(value), self.schema.typespace)
+        """A procedure's return value as the server's JSON (in the served names)."""
+        served = self.schema.procedure(name).return_codec
+        value = served.decode(self.encode_return(name, value))
+        return untyped_json(served.type, served.to_json(value), self.schema.typespace)
 
     def decode_procedure_args(self, name: str, data: bytes) -> list[Any]:
         codec = self._proc_arg_codecs[name]
         return _positional(name, lambda: codec.decode(data, "args"))
 
     def json_procedure_args(self, name: str, obj: Any) -> list[Any]:
-        codec = self._proc_arg_codecs[name]
-        return _positional(name, lambda: codec.from_json(obj, "args"))
+        served = self.schema.procedure(name)
+        codec = sats.compile(served.params, self.schema.typespace)
+        data = _positional_bytes(name, lambda: codec.encode(codec.from_json(obj, "args")))
+        return self.decode_procedure_args(name, data)
 
     # --- connections ----------------------------------------------------------------------------
 
-    def connect(self, identity: Identity, connection_id: ConnectionId) -> ClientConnection:
-        """Run ``client_connected``; register and return the connection (or refuse it)."""
+    def connect(
+        self,
+        identity: Identity,
+        connection_id: ConnectionId,
+        *,
+        max_outbox: int = DEFAULT_OUTBOX_MESSAGES,
+    ) -> ClientConnection:
+        """Run ``client_connected``; register and return the connection (or refuse it with
+        :class:`ConnectRefusedError`). ``max_outbox`` bounds the messages waiting for it."""
         self._lifecycle("OnConnect", Caller(identity, connection_id), refuse=True)
-        connection = ClientConnection(identity, connection_id)
+        connection = ClientConnection(identity, connection_id, max_outbox=max_outbox)
         self.connections.add(connection)
         return connection
 
@@ -343,18 +371,26 @@ class Host:
         if reducer is None:
             return
         _, outcome = self._run_reducer(reducer, [], caller)
-        if refuse and isinstance(outcome, ReducerErr):
+        if refuse and isinstance(outcome, ReducerErr | ReducerInternalError):
             raise ConnectRefusedError(f"{reducer.name} refused the connection: {outcome.message}")
 
-    def http_call(self, name: str, args: Sequence[Any], identity: Identity) -> ReducerOutcome:
-        """A reducer call over HTTP: connect and disconnect lifecycle around it, as the real
-        server does, with a fresh connection id."""
+    @contextlib.contextmanager
+    def http_connection(self, identity: Identity) -> Iterator[Caller]:
+        """An HTTP request's connection: ``client_connected`` before (raising
+        :class:`ConnectRefusedError` if it fails) and ``client_disconnected`` after, with a
+        fresh connection id, as the real server runs ``/call`` and ``/sql``
+        (``crates/client-api/src/routes/database.rs``, ``with_connection``)."""
         caller = Caller(identity, ConnectionId.random())
         self._lifecycle("OnConnect", caller, refuse=True)
         try:
-            return self.call(name, args, caller)
+            yield caller
         finally:
             self._lifecycle("OnDisconnect", caller)
+
+    def http_call(self, name: str, args: Sequence[Any], identity: Identity) -> ReducerOutcome:
+        """A reducer call over HTTP, inside :meth:`http_connection`."""
+        with self.http_connection(identity) as caller:
+            return self.call(name, args, caller)
 
     async def handle(self, connection: ClientConnection, message: ClientMessage) -> None:
         """Answer one client message (replies go to ``connection.send``)."""
@@ -376,6 +412,7 @@ class Host:
             connection.send(await self._handle_procedure(connection, message))
         else:  # pragma: no cover - the decoder yields only the classes above
             raise TypeError(f"unexpected client message {message!r}")
+        self._forget_kicked()  # e.g. a client that asks and asks but never reads the answers
 
     def _handle_call(self, connection: ClientConnection, message: CallReducer) -> ReducerResult:
         caller = Caller(connection.identity, connection.connection_id, connection)
@@ -395,7 +432,7 @@ class Host:
         caller = Caller(connection.identity, connection.connection_id, connection)
         started = self.clock.now()
         try:
-            self.procedure(message.procedure)
+            self.callable_procedure(message.procedure, connection.identity)
             args = self.decode_procedure_args(message.procedure, message.args)
             timestamp, duration, value = await self.call_procedure(message.procedure, args, caller)
             returned = self.encode_return(message.procedure, value)
@@ -464,7 +501,16 @@ class Host:
                 mine = updates
             elif updates:
                 connection.send(TransactionUpdate(updates))
+        self._forget_kicked()
         return mine
+
+    def _forget_kicked(self) -> None:
+        """Disconnect the clients that fell too far behind (their queue is already dropped).
+
+        Their sessions end on their own once the socket lets go (a client that never reads
+        may hold its TCP connection a while; it gets nothing more, and holds no queue)."""
+        for connection in [c for c in self.connections if c.close_reason is not None]:
+            self.disconnect(connection)
 
     # --- schedule tables ------------------------------------------------------------------------
 
@@ -547,6 +593,14 @@ def _positional(name: str, decode: Callable[[], Any]) -> list[Any]:
         raise BadArgumentsError(f"invalid arguments for {name!r}: {exc}") from None
     # A product decodes to a dict by name; the empty product (no parameters) to ().
     return list(values.values()) if isinstance(values, dict) else list(values)
+
+
+def _positional_bytes(name: str, encode: Callable[[], bytes]) -> bytes:
+    """JSON arguments re-encoded as BSATN; :class:`BadArgumentsError` if they do not fit."""
+    try:
+        return encode()
+    except (sats.SatsError, ValueError, TypeError) as exc:
+        raise BadArgumentsError(f"invalid arguments for {name!r}: {exc}") from None
 
 
 def _delete_row(table: str, row_id: int, ctx: ReducerContext) -> None:

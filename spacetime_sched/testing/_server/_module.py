@@ -16,8 +16,15 @@
         ctx.db.person.insert({"name": name, "created_at": ctx.timestamp})
 
 Rows are dicts (the SATS product value of the row type). A reducer receives a
-:class:`ReducerContext` and its arguments positionally; raising an exception makes the call fail
-with the exception's message as the ``Err`` value, and rolls its changes back.
+:class:`ReducerContext` and its arguments positionally. To fail a call the way a Rust reducer
+returns ``Err(message)``, raise :class:`~spacetime_sched.testing.SenderError`: the caller gets
+``Err`` (``ReducerError`` in our client, HTTP 530). Any other exception is a crash, like a
+panic: the caller gets ``InternalError`` (HTTP 530 too). Either way the changes roll back.
+
+Names are snake_case, as a 2.x server serves them; the served schema converts the rest as the
+real server would (type names PascalCase, enum variants camelCase: see
+:class:`~spacetime_sched.protocol.ModuleSchemaBuilder`), while the module's own functions see
+values with the names it declared.
 
 A *schedule table* names its reducer (``scheduled="tick"``); the reducer takes exactly one
 parameter, the row, declared with the table itself as the type: ``params=[("row", tick_table)]``.
@@ -25,13 +32,14 @@ parameter, the row, declared with the table itself as the type: ``params=[("row"
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import attrs
 
 from ... import sats
 from ...protocol import Lifecycle, ModuleSchema, ModuleSchemaBuilder
+from ...protocol._case import snake_case
 
 if TYPE_CHECKING:
     from ..._identity import ConnectionId, Identity
@@ -62,6 +70,7 @@ class Table:
     public: bool = False
     scheduled: str | None = None
     scheduled_at: str | None = None
+    indexes: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -137,6 +146,17 @@ def _names(value: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _check_canonical(what: str, name: str) -> None:
+    """Names must already be what a 2.x server serves (snake_case), so that the schema, SQL,
+    subscriptions and ``ctx.db`` all use one name, as they do against a real server."""
+    canonical = snake_case(name)
+    if canonical != name:
+        raise ValueError(
+            f"{what} {name!r}: a SpacetimeDB 2.x server converts names to snake_case and "
+            f"would serve it as {canonical!r}; declare it as {canonical!r}"
+        )
+
+
 class Module:
     """A SpacetimeDB module written in Python, served by :class:`LocalServer`.
 
@@ -150,6 +170,7 @@ class Module:
         self.reducers: dict[str, Reducer] = {}
         self.procedures: dict[str, Procedure] = {}
         self._schema: ModuleSchema | None = None
+        self._declared: ModuleSchema | None = None
 
     def __repr__(self) -> str:
         return (
@@ -170,25 +191,33 @@ class Module:
         public: bool = False,
         scheduled: str | None = None,
         scheduled_at: str | None = None,
+        indexes: Mapping[str, str | Sequence[str]] | None = None,
     ) -> Table:
         """Declare a table and return it.
 
         ``auto_inc`` columns (integers) get the next value of their sequence when a row is
         inserted with 0 there. ``public=False`` (SpacetimeDB's default) hides the table from
         subscriptions and SQL. ``scheduled="reducer"`` makes it a schedule table; its
-        ``ScheduleAt`` column is found by type unless ``scheduled_at`` names it.
+        ``ScheduleAt`` column is found by type unless ``scheduled_at`` names it. ``indexes``
+        maps accessor names to the column(s) of B-tree indexes (``{"by_day": ["owner",
+        "day"]}``). Table and column names are snake_case, as a 2.x server serves them.
         """
         self._check_open()
         if name in self.tables:
             raise ValueError(f"table {name!r} is already declared in module {self.name!r}")
+        _check_canonical("table", name)
         row_type = sats.product(*columns)
         column_names = [str(element.name) for element in row_type.elements]
+        for column in column_names:
+            _check_canonical(f"table {name!r}: column", column)
+        index_columns = {accessor: _names(cols) for accessor, cols in (indexes or {}).items()}
         if len(set(column_names)) != len(column_names):
             raise ValueError(f"table {name!r}: duplicate column names in {column_names}")
         for what, cols in (
             ("primary_key", _names(primary_key)),
             ("auto_inc", _names(auto_inc)),
             ("unique", _names(unique)),
+            *((f"index {accessor!r}", cols) for accessor, cols in index_columns.items()),
         ):
             for col in cols:
                 if col not in column_names:
@@ -221,6 +250,7 @@ class Module:
             public=public,
             scheduled=scheduled,
             scheduled_at=scheduled_at,
+            indexes=tuple(index_columns.items()),
         )
         self.tables[name] = table
         return table
@@ -287,6 +317,7 @@ class Module:
         def register(fn: F) -> F:
             self._check_open()
             proc_name = name or fn.__name__
+            _check_canonical("procedure", proc_name)
             self._check_new_name(proc_name)
             self.procedures[proc_name] = Procedure(proc_name, tuple(params), returns, fn)
             return fn
@@ -303,6 +334,7 @@ class Module:
         def register(fn: F) -> F:
             self._check_open()
             reducer_name = name or fn.__name__
+            _check_canonical("reducer", reducer_name)
             self._check_new_name(reducer_name)
             if lifecycle is not None:
                 for other in self.reducers.values():
@@ -330,10 +362,22 @@ class Module:
 
     @property
     def schema(self) -> ModuleSchema:
-        """The module's ``RawModuleDefV9`` schema (built once; the module is frozen after)."""
+        """The module's ``RawModuleDefV9`` schema as a 2.x server serves it: sorted, with
+        generated names and SpacetimeDB's case conversion (enum variants camelCase, type names
+        PascalCase). Built once; the module is frozen after."""
         if self._schema is None:
-            self._schema = self._build_schema()
+            self._schema = self._build_schema().build()
         return self._schema
+
+    @property
+    def declared_schema(self) -> ModuleSchema:
+        """The same definitions with the names this Python module gave them (enum variants
+        and struct fields as declared): the host decodes values for the module's functions
+        with it, so they see the names they were written with."""
+        if self._declared is None:
+            _ = self.schema  # freeze the module first
+            self._declared = self._build_schema().build(served=False)
+        return self._declared
 
     def lifecycle_reducer(self, lifecycle: Lifecycle) -> Reducer | None:
         for reducer in self.reducers.values():
@@ -341,7 +385,7 @@ class Module:
                 return reducer
         return None
 
-    def _build_schema(self) -> ModuleSchema:
+    def _build_schema(self) -> ModuleSchemaBuilder:
         builder = ModuleSchemaBuilder()
         refs: dict[str, sats.RefType] = {}
         for table in self.tables.values():
@@ -357,6 +401,7 @@ class Module:
                 if table.scheduled is None
                 else (table.scheduled, str(table.scheduled_at)),
                 public=table.public,
+                indexes=dict(table.indexes),
             )
 
         def param_types(
@@ -370,7 +415,7 @@ class Module:
             )
         for procedure in self.procedures.values():
             builder.add_procedure(procedure.name, param_types(procedure.params), procedure.returns)
-        return builder.build()
+        return builder
 
     def _check_scheduled_reducer(self, table: Table) -> None:
         target = self.reducers.get(str(table.scheduled))

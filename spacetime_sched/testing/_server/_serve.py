@@ -28,6 +28,7 @@ import anyio
 from ..._backend import current_backend
 from ._auth import TokenIssuer
 from ._host import Host, ServerClock, close_stack
+from ._limits import ServerLimits
 from ._module import Module
 
 __all__ = ["LocalServer"]
@@ -69,6 +70,8 @@ class LocalServer:
     ``database`` is the name clients connect to (default: the module's name). ``clock`` drives
     reducer timestamps and schedule tables (a ``VirtualClock`` makes schedule tests instant).
     ``secret`` signs the tokens; pass the same bytes to keep tokens valid across servers.
+    ``limits`` bounds request bodies, JSON nesting and each client's outbox
+    (:class:`ServerLimits`; the defaults are a real server's).
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class LocalServer:
         clock: ServerClock | None = None,
         secret: bytes | None = None,
         graceful_timeout: float = 2.0,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.module = module
         self.database = database or module.name
@@ -88,6 +92,7 @@ class LocalServer:
         self._clock = clock
         self._tokens = TokenIssuer(secret)
         self._graceful_timeout = graceful_timeout
+        self.limits = limits if limits is not None else ServerLimits()
         self._stack: AsyncExitStack | None = None
         self._host: Host | None = None
         self._port: int | None = None
@@ -147,7 +152,7 @@ class LocalServer:
             host = await stack.enter_async_context(
                 Host(self.module, database=self.database, clock=self._clock)
             )
-            app = ServerApp(host, self._tokens)
+            app = ServerApp(host, self._tokens, self.limits)
             config = Config()
             config.bind = [f"fd://{fd}"]
             config.accesslog = None

@@ -16,15 +16,12 @@ from typing import Any
 import attrs
 
 from ... import sats
+from ..._errors import SqlError
 from ..._identity import ConnectionId, Identity
 from ..._time import Timestamp
 from ._module import Table
 
 __all__ = ["Query", "SqlError", "parse_query", "split_statements", "untyped_json"]
-
-
-class SqlError(ValueError):
-    """A query the local server cannot run (bad syntax, unknown table or column, bad literal)."""
 
 
 _TOKEN = re.compile(

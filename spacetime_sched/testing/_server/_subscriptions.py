@@ -9,8 +9,7 @@ version of updated ones) and deletes (removed rows and old versions), as v2
 from __future__ import annotations
 
 import contextlib
-import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -31,17 +30,41 @@ from ._sql import Query
 __all__ = ["ClientConnection", "matching_rows", "query_rows", "updates_for"]
 
 
-class ClientConnection:
-    """One WebSocket client of the host: its query sets and its queue of outgoing messages."""
+#: How many messages may wait for one client by default (``CLIENT_CHANNEL_CAPACITY`` of
+#: ``crates/core/src/client/client_connection.rs``).
+DEFAULT_OUTBOX_MESSAGES = 16 * 1024
+#: The close code for a client that fell too far behind (``CloseCode::Again``).
+TRY_AGAIN_LATER = 1013
 
-    def __init__(self, identity: Identity, connection_id: ConnectionId) -> None:
+
+class ClientConnection:
+    """One WebSocket client of the host: its query sets and its queue of outgoing messages.
+
+    The queue is bounded (``max_outbox``): a client that lets that many messages pile up
+    (it reads too slowly, or not at all) is kicked, as a real server kicks it: the queue is
+    dropped, :attr:`close_reason` says why and ``on_kick`` (set by the WebSocket session)
+    ends its session. Other clients are not affected.
+    """
+
+    def __init__(
+        self,
+        identity: Identity,
+        connection_id: ConnectionId,
+        *,
+        max_outbox: int = DEFAULT_OUTBOX_MESSAGES,
+    ) -> None:
         self.identity = identity
         self.connection_id = connection_id
         self.query_sets: dict[int, tuple[Query, ...]] = {}
-        send, receive = anyio.create_memory_object_stream[ServerMessage](math.inf)
+        self.max_outbox = max_outbox
+        send, receive = anyio.create_memory_object_stream[ServerMessage](max_outbox)
         self._send: MemoryObjectSendStream[ServerMessage] = send
         #: The messages to write to the socket, in order.
         self.outbox: MemoryObjectReceiveStream[ServerMessage] = receive
+        #: ``(code, reason)`` once the server decided to close this client.
+        self.close_reason: tuple[int, str] | None = None
+        #: Called (once) when the client is kicked; the session cancels itself there.
+        self.on_kick: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"<ClientConnection {self.identity.to_hex()[:8]}… {self.connection_id}>"
@@ -49,7 +72,23 @@ class ClientConnection:
     def send(self, message: ServerMessage) -> None:
         # A closed outbox means the socket is gone; its disconnect is on the way.
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self._send.send_nowait(message)
+            try:
+                self._send.send_nowait(message)
+            except anyio.WouldBlock:
+                self.kick(
+                    TRY_AGAIN_LATER,
+                    f"too slow: {self.max_outbox} messages were waiting for this client",
+                )
+
+    def kick(self, code: int, reason: str) -> None:
+        """Drop the queue and end the session with close ``code`` and ``reason``."""
+        if self.close_reason is None:
+            self.close_reason = (code, reason)
+        self._send.close()
+        self.outbox.close()  # the last receiver: anyio drops the queued messages
+        on_kick, self.on_kick = self.on_kick, None
+        if on_kick is not None:
+            on_kick()
 
     def close(self) -> None:
         self._send.close()
