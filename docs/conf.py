@@ -58,7 +58,8 @@ myst_heading_anchors = 3
 nitpicky = True
 #: Names from outside the project (no intersphinx: the build needs no network).
 nitpick_ignore_regex = [
-    ("py:.*", r"(anyio|attrs?|httpx|httpx_ws|httpcore|wsproto|trio|hypercorn|starlette)(\..*)?"),
+    ("py:.*", r"(anyio|attrs?|httpx|httpx_ws|httpcore|wsproto|trio)(\..*)?"),
+    ("py:.*", r"(hypercorn|starlette|pytest|rich)(\..*)?"),
     ("py:.*", r"(datetime|zoneinfo|collections|typing|typing_extensions|types|enum|uuid)\..*"),
     ("py:.*", r"(sqlite3|logging|pathlib|os|io|json|decimal|fractions|contextlib|abc)\..*"),
     ("py:.*", r"(_thread|asyncio|concurrent|socket|ssl|re|random|numbers)\..*"),
