@@ -25,7 +25,7 @@ ROOT = Path(__file__).parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 #: What a user installs to run everything the tests touch (README's first command).
-PROJECT = ("-e", ".[server,brotli,trio,cli]")
+PROJECT = ("-e", ".[server,brotli,trio,cli,postgres]")
 
 
 def _group(*names: str) -> tuple[str, ...]:

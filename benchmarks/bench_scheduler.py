@@ -33,9 +33,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -43,9 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from _latency import summarize  # benchmarks/_latency.py, beside this script
+from _peers import machine, run_json, venv_python  # benchmarks/_peers.py
 
 ROOT = Path(__file__).resolve().parents[1]
-VENVS = ROOT / ".bench-venvs"
 DOC = ROOT / "docs" / "scheduler.md"
 RESULTS = ROOT / "benchmarks" / "results" / "scheduler.json"
 PEERS = {
@@ -163,29 +160,11 @@ def _ours(workload: str, n: int, backend: str, duration: float) -> dict[str, Any
 
 
 def _venv_python(name: str) -> Path:
-    python = VENVS / name / "bin" / "python"
-    if not python.exists():
-        print(f"creating {VENVS / name} with {' '.join(PEERS[name])} ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(VENVS / name)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEERS[name]], check=True)
-    return python
+    return venv_python(name, PEERS[name])
 
 
 def _run(cmd: list[str], label: str) -> dict[str, Any] | None:
-    print(f"  {label} ...", end=" ", flush=True)
-    try:
-        out = subprocess.run(
-            cmd, cwd=ROOT / "benchmarks", capture_output=True, text=True, timeout=TIMEOUT
-        )
-    except subprocess.TimeoutExpired:
-        print(f"timed out after {TIMEOUT} s")
-        return None
-    if out.returncode != 0:
-        print("failed:\n" + out.stderr[-2000:])
-        return None
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    print(json.dumps(result))
-    return result
+    return run_json(cmd, label, TIMEOUT)
 
 
 def _ours_cmd(workload: str, n: int, backend: str, duration: float) -> list[str]:
@@ -201,22 +180,7 @@ def _ours_cmd(workload: str, n: int, backend: str, duration: float) -> list[str]
 
 
 def _machine() -> str:
-    try:
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        load = "n/a"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, load average at start {load}"
-    )
+    return machine()
 
 
 def _fmt(value: float | None, unit: str = "") -> str:

@@ -32,7 +32,7 @@ from typing import Any
 import anyio
 
 from spacetime_sched import ReducerError, ScheduleAt, TimeDuration, Timestamp, sats
-from spacetime_sched.client import DbConnection
+from spacetime_sched.client import DbConnection, row_dict
 from spacetime_sched.testing import LocalServer, Module, ReducerContext, SenderError, VirtualClock
 
 
@@ -113,9 +113,11 @@ async def serve(module: Module, clock: VirtualClock) -> AsyncIterator[DbConnecti
 async def test_add_and_complete_task(conn: DbConnection, clock: VirtualClock) -> None:
     await conn.call_reducer_async("add_task", "write the report")
     (task,) = (await conn.query("SELECT * FROM task"))["task"]
-    assert task == {"id": 1, "title": "write the report", "done": False}
-    await conn.call_reducer_async("complete_task", task["id"])
-    assert (await conn.query("SELECT * FROM task"))["task"][0]["done"] is True
+    # Rows are typed (frozen classes named after the table); row_dict gives the dict form.
+    assert (task.id, task.title, task.done) == (1, "write the report", False)
+    assert row_dict(task) == {"id": 1, "title": "write the report", "done": False}
+    await conn.call_reducer_async("complete_task", task.id)
+    assert (await conn.query("SELECT * FROM task"))["task"][0].done is True
 
 
 async def test_bad_input_is_rejected(conn: DbConnection, clock: VirtualClock) -> None:
@@ -149,7 +151,7 @@ async def test_reminder_fires_once_a_day_later(conn: DbConnection, clock: Virtua
         await done.wait()  # a ScheduleAt.Time row is deleted once it ran
 
     (note,) = conn.db["notification"].rows()
-    assert note == {"id": 1, "task_id": 1, "sent_at": START + TimeDuration.from_days(1)}
+    assert row_dict(note) == {"id": 1, "task_id": 1, "sent_at": START + TimeDuration.from_days(1)}
     assert len(conn.db["reminder"]) == 0
 
 

@@ -12,6 +12,8 @@ The public API is re-exported here from private modules; each concept lives in o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import _wiring, sats  # noqa: F401 (_wiring plugs the scheduler into the client)
 from ._errors import (
     ArgumentError,
@@ -37,6 +39,7 @@ from ._errors import (
     ScheduleStoreError,
     SpacetimeSchedError,
     TimeRangeError,
+    UnknownNameError,
 )
 from ._identity import ConnectionId, Identity
 from ._time import (
@@ -65,6 +68,7 @@ from .client import (
     SubscriptionHandle,
     SubscriptionUpdate,
     create_identity,
+    row_dict,
 )
 from .scheduler import (
     CoalescePolicy,
@@ -86,6 +90,22 @@ from .scheduler import (
     schedule_once,
     schedule_repeating,
 )
+
+if TYPE_CHECKING:
+    from .scheduler import PostgresStore as PostgresStore
+
+
+def __getattr__(name: str) -> Any:
+    """``PostgresStore`` loads on first use (it needs the ``postgres`` extra: psycopg 3)."""
+    if name == "PostgresStore":
+        from . import scheduler
+
+        return scheduler.PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# PostgresStore is left out of __all__ on purpose: `from spacetime_sched import *` must not
+# need psycopg.
 
 __all__ = [
     "ConnectionId",
@@ -145,10 +165,12 @@ __all__ = [
     "TimeMetrics",
     "TimeRangeError",
     "Timestamp",
+    "UnknownNameError",
     "create_identity",
     "duration_from_hours",
     "duration_from_minutes",
     "duration_from_seconds",
+    "row_dict",
     "sats",
     "schedule_at",
     "schedule_once",

@@ -56,6 +56,12 @@ class DeadlineHeap(Generic[E]):
     def push(self, entry: E) -> None:
         heapq.heappush(self._heap, entry)
 
+    @property
+    def entries(self) -> list[E]:
+        """The heap list itself (``entries[0]`` is the top, possibly stale). Read only; its
+        identity never changes, so hot loops may keep a reference."""
+        return self._heap
+
     def first_deadline(self) -> Any:
         """The deadline at the top, stale or not (cheap: for "is anything due?" checks where a
         stale top is harmless because taking it skips it), or ``None`` when empty."""
@@ -108,12 +114,13 @@ class DeadlineHeap(Generic[E]):
         """Hold exactly ``entries`` (heapified in O(n)), e.g. after every deadline moved."""
         heap = list(entries)
         heapq.heapify(heap)
-        self._heap = heap
+        self._heap[:] = heap
         self._stale = 0
 
     def drain(self) -> list[E]:
         """Remove and return every entry, stale ones included, in no particular order."""
-        entries, self._heap = self._heap, []
+        entries = self._heap[:]
+        self._heap.clear()
         self._stale = 0
         return entries
 

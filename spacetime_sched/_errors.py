@@ -34,6 +34,7 @@ __all__ = [
     "CallTimeoutError",
     "QueryError",
     "ConfigurationError",
+    "UnknownNameError",
     "LocalServerError",
     "SenderError",
     "NoSuchFunctionError",
@@ -181,6 +182,21 @@ class ConfigurationError(ArgumentError):
     """A connection option is invalid (bad URI scheme, no database name, missing extra, ...),
     raised by the builder method or constructor that was given it. An :class:`ArgumentError`
     (a bad argument to the client's API) and so also a ``ValueError``."""
+
+
+class UnknownNameError(ArgumentError, AttributeError, KeyError):
+    """A reducer, table or column name the module schema does not have (``conn.reducers.nope``,
+    ``conn.db.nope``, ``conn.db.user.nope``). The message lists close matches. Also an
+    ``AttributeError`` (so ``getattr(conn.reducers, name, None)`` and ``hasattr`` work) and a
+    ``KeyError`` (for ``conn.db["nope"]``); ``name`` is the name that was asked for."""
+
+    def __init__(self, message: str, *, name: str | None = None, obj: object = None) -> None:
+        super().__init__(message)
+        self.name = name
+        self.obj = obj
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 # --- the local test server (spacetime_sched.testing) ------------------------------------------

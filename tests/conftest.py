@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,15 @@ VECTORS_DIR = Path(__file__).resolve().parent / "vectors"
 @pytest.fixture(params=BACKENDS)
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_run_database() -> Iterator[None]:
+    """Drop the run's PostgreSQL database (if a test made one) when the session ends."""
+    yield
+    from _postgres_support import finish
+
+    finish()
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -14,7 +14,12 @@ from _client_support import FakeServer, FakeSocket, answer_ok
 
 from spacetime_sched import ArgumentError, ReducerError
 from spacetime_sched._time import Timestamp
-from spacetime_sched.client import DbConnection, DbConnectionBuilder, SubscriptionUpdate
+from spacetime_sched.client import (
+    DbConnection,
+    DbConnectionBuilder,
+    SubscriptionUpdate,
+    row_dict,
+)
 from spacetime_sched.protocol import (
     BsatnRowList,
     CallReducer,
@@ -33,6 +38,11 @@ from spacetime_sched.protocol import (
     Unsubscribe,
     UnsubscribeApplied,
 )
+
+
+def dicts(rows: list[Any]) -> list[Any]:
+    """Typed rows in the codec's dict form (rows are typed; the dict form stays available)."""
+    return [row_dict(row) for row in rows]
 
 
 def builder(server: FakeServer) -> DbConnectionBuilder:
@@ -126,20 +136,21 @@ async def test_the_callers_own_changes_update_the_cache_before_the_call_returns(
         conn.db["person"].on_insert(inserted.append)
         conn.db["person"].on_delete(deleted.append)
         handle = await conn.subscribe("SELECT * FROM person")
-        assert handle.rows == {"person": [{"name": "Ann"}]}
+        assert list(handle.rows) == ["person"]
+        assert dicts(handle.rows["person"]) == [{"name": "Ann"}]
         assert handle.is_active
         result = await conn.call_reducer_async("add", 1, 2)
         assert result.transaction_update.query_sets[0].query_set_id.id == 1
-        assert conn.db["person"].rows() == [{"name": "Bob"}]
+        assert conn.db["person"].rows_as_dicts() == [{"name": "Bob"}]
         update = await handle.__anext__()
-        assert update.for_table("person").inserts == [{"name": "Bob"}]
-        assert update.for_table("person").deletes == [{"name": "Ann"}]
+        assert dicts(update.for_table("person").inserts) == [{"name": "Bob"}]
+        assert dicts(update.for_table("person").deletes) == [{"name": "Ann"}]
         await handle.unsubscribe()
         assert handle.is_ended
         assert len(conn.db["person"]) == 0
         assert [u async for u in handle] == []  # iteration ended
-    assert inserted == [{"name": "Ann"}, {"name": "Bob"}]
-    assert deleted == [{"name": "Ann"}, {"name": "Bob"}]
+    assert dicts(inserted) == [{"name": "Ann"}, {"name": "Bob"}]
+    assert dicts(deleted) == [{"name": "Ann"}, {"name": "Bob"}]
 
 
 async def test_updates_from_other_clients_reach_callbacks_and_iterators() -> None:
@@ -154,7 +165,7 @@ async def test_updates_from_other_clients_reach_callbacks_and_iterators() -> Non
         handle = await conn.subscribe(["SELECT * FROM person"], on_update=seen.append)
         with anyio.fail_after(3):
             update = await handle.__anext__()
-    assert update.tables[0].inserts == [{"name": "Cy"}, {"name": "Di"}]
+    assert dicts(update.tables[0].inserts) == [{"name": "Cy"}, {"name": "Di"}]
     assert seen == [update]
     assert handle.is_ended  # the connection closed
 

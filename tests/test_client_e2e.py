@@ -26,6 +26,7 @@ from spacetime_sched.client import (
     DbConnectionBuilder,
     SpacetimeHttpClient,
     create_identity,
+    row_dict,
 )
 
 testing = pytest.importorskip("spacetime_sched.testing")
@@ -134,7 +135,8 @@ async def test_special_types_travel_as_arguments() -> None:
         )
         rows = (await conn.query("SELECT * FROM event"))["event"]
         assert [row["name"] for row in rows] == ["launch"]
-        assert now in rows[0].values()
+        assert rows[0].at == now  # rows are typed; row_dict(row) is the dict form
+        assert now in row_dict(rows[0]).values()
 
 
 async def test_a_procedure_returns_its_decoded_value() -> None:

@@ -31,7 +31,7 @@ from spacetime_sched import (
     ReconnectPolicy,
     sats,
 )
-from spacetime_sched.client import DbConnection, DbConnectionBuilder
+from spacetime_sched.client import DbConnection, DbConnectionBuilder, row_dict
 from spacetime_sched.protocol import (
     BsatnRowList,
     CallReducer,
@@ -168,9 +168,13 @@ class Recorder:
         self.calls: list[tuple[Any, ...]] = []
         for table in ("item", "note"):
             cache = conn.db[table]
-            cache.on_insert(lambda row, t=table: self.calls.append(("insert", t, row)))
-            cache.on_delete(lambda row, t=table: self.calls.append(("delete", t, row)))
-            cache.on_update(lambda old, new, t=table: self.calls.append(("update", t, old, new)))
+            # Rows are typed; the calls record their dict form (row_dict).
+            cache.on_insert(lambda row, t=table: self.calls.append(("insert", t, row_dict(row))))
+            cache.on_delete(lambda row, t=table: self.calls.append(("delete", t, row_dict(row))))
+        # on_update is for tables with a primary key (``note`` has none).
+        conn.db["item"].on_update(
+            lambda old, new: self.calls.append(("update", "item", row_dict(old), row_dict(new)))
+        )
 
 
 async def test_a_killed_server_comes_back_with_subscriptions_reconciled_and_schedules_running() -> (
@@ -351,7 +355,7 @@ async def test_a_subscription_the_restarted_server_refuses_ends_with_its_error_c
             assert "refused after reconnecting" in str(errors[0])
             assert note_sub.error
             assert "note" in note_sub.error
-            assert deleted == [{"text": "a"}]
+            assert [row_dict(row) for row in deleted] == [{"text": "a"}]
             assert len(conn.db["note"]) == 0
             assert items(conn) == {1: "one"}
         await servers.stop()

@@ -32,6 +32,7 @@ EXAMPLES = {
     "scheduler_standalone.py": "scheduler standalone: OK",
     "virtual_clock.py": "executions, all on time; virtual clock: OK",
     "server_side_schedules.py": "server-side schedules: OK",
+    "client_side_schedules.py": "client-side schedules: OK",
     "own_module_tests.py": "own module tests: 4 passed",
 }
 

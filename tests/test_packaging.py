@@ -62,7 +62,7 @@ def test_the_tools_are_dependency_groups() -> None:
 
 
 def test_the_test_and_dev_extras_are_exact_aliases_of_the_groups() -> None:
-    own = "spacetime-sched[brotli,server,trio,cli]"
+    own = "spacetime-sched[brotli,server,trio,cli,postgres]"
     assert set(EXTRAS["test"]) == group("test") | {own}
     assert set(EXTRAS["dev"]) == (group("dev") - group("test")) | {"spacetime-sched[test]"}
 

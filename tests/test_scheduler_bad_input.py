@@ -64,3 +64,12 @@ def test_valid_offsets_within_a_day_are_accepted() -> None:
 def test_max_concurrent_executions_is_checked() -> None:
     with pytest.raises(InvalidScheduleError, match="max_concurrent_executions"):
         ReducerScheduler(_target, max_concurrent_executions=0)
+
+
+def test_a_store_must_implement_the_store_protocol() -> None:
+    class NotAStore:
+        async def load_all(self) -> list[object]:
+            return []
+
+    with pytest.raises(InvalidScheduleError, match=r"ScheduleStore protocol.*NotAStore"):
+        ReducerScheduler(_target, store=NotAStore())  # type: ignore[arg-type]

@@ -68,3 +68,25 @@ def test_with_the_callers_own_objects_a_one_shot_still_costs_under_500_bytes() -
             scheduler.schedule_reducer("tick", (), ScheduleAt.Time(Timestamp(base + i)))
 
     assert _bytes_per_schedule(add) < 500
+
+
+def test_bulk_adds_are_frozen_out_of_the_collectors_sight_unless_disabled() -> None:
+    async def target(name: str, *args: object) -> None:
+        pass
+
+    far = Timestamp.now() + TimeDuration.from_hours(1)
+    before = gc.get_freeze_count()
+    try:
+        quiet = ReducerScheduler(target, gc_freeze=False)
+        for _ in range(10_000):
+            quiet.schedule_at_time("x", (), far)
+        assert gc.get_freeze_count() == before  # opted out: the collector is left alone
+        bulk = ReducerScheduler(target)
+        for _ in range(1000):
+            bulk.schedule_at_time("x", (), far)
+        assert gc.get_freeze_count() == before  # small schedulers never freeze
+        for _ in range(9000):
+            bulk.schedule_at_time("x", (), far)
+        assert gc.get_freeze_count() > before  # 8,192 added in bulk: frozen
+    finally:
+        gc.unfreeze()

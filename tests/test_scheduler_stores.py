@@ -65,8 +65,10 @@ def record(schedule_id: str = "nightly", **changes: Any) -> StoredSchedule:
 # their own parameters (conftest marks them later, when anyio 4.16 would drop ``store_kind``).
 pytestmark = pytest.mark.anyio
 
-#: Tests taking ``store_kind`` run on both stores.
-both_stores = pytest.mark.parametrize("store_kind", ["memory", "sqlite"])
+#: Tests taking ``store_kind`` run on every store (PostgreSQL: see tests/_postgres_support.py).
+every_store = pytest.mark.parametrize("store_kind", ["memory", "sqlite", "postgres"])
+#: Tests of what only stores that serialise their records check.
+persistent_stores = pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
 
 
 @asynccontextmanager
@@ -75,15 +77,22 @@ async def open_store(kind: str, directory: Path) -> AsyncIterator[ScheduleStore]
     if kind == "memory":
         async with MemoryStore() as memory:
             yield memory
-    else:
+    elif kind == "sqlite":
         async with SQLiteStore(directory / "schedules.db", owner="test") as sqlite:
             yield sqlite
+    else:
+        from _postgres_support import database_dsn, fresh_schema
+
+        from spacetime_sched.scheduler._stores._postgres import PostgresStore
+
+        async with PostgresStore(database_dsn(), schema=fresh_schema(), owner="test") as pg:
+            yield pg
 
 
 # --- records ------------------------------------------------------------------------------------
 
 
-@both_stores
+@every_store
 async def test_a_saved_schedule_loads_back_equal(store_kind: str, tmp_path: Path) -> None:
     async with open_store(store_kind, tmp_path) as store:
         assert isinstance(store, ScheduleStore)
@@ -96,7 +105,7 @@ async def test_a_saved_schedule_loads_back_equal(store_kind: str, tmp_path: Path
         ]
 
 
-@both_stores
+@every_store
 async def test_save_replaces_the_record_with_the_same_id(store_kind: str, tmp_path: Path) -> None:
     async with open_store(store_kind, tmp_path) as store:
         await store.save(record("a"))
@@ -104,7 +113,7 @@ async def test_save_replaces_the_record_with_the_same_id(store_kind: str, tmp_pa
         assert await store.load_all() == [record("a", run_count=4, status="completed")]
 
 
-@both_stores
+@every_store
 async def test_delete_forgets_a_schedule_and_ignores_unknown_ids(
     store_kind: str, tmp_path: Path
 ) -> None:
@@ -137,8 +146,11 @@ async def test_sqlite_records_survive_a_restart(tmp_path: Path) -> None:
         assert await second.claimed_by("a", T("2025-01-02T03:00:00Z")) == "first"
 
 
-async def test_arguments_that_cannot_be_stored_are_refused_with_their_path(tmp_path: Path) -> None:
-    async with SQLiteStore(tmp_path / "s.db") as store:
+@persistent_stores
+async def test_arguments_that_cannot_be_stored_are_refused_with_their_path(
+    store_kind: str, tmp_path: Path
+) -> None:
+    async with open_store(store_kind, tmp_path) as store:
         with pytest.raises(InvalidScheduleError, match=r"args\[1\]\['k'\]: cannot store a set"):
             await store.save(record("a", args=(1, {"k": {1, 2}})))
         with pytest.raises(InvalidScheduleError, match="schedule 'a': trigger is not JSON"):
@@ -200,7 +212,7 @@ async def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
             await store.load_all()
 
 
-@both_stores
+@every_store
 async def test_a_closed_store_refuses_work(store_kind: str, tmp_path: Path) -> None:
     async with open_store(store_kind, tmp_path) as store:
         await store.aclose()
@@ -212,7 +224,7 @@ async def test_a_closed_store_refuses_work(store_kind: str, tmp_path: Path) -> N
 # --- fire claims ------------------------------------------------------------------------------
 
 
-@both_stores
+@every_store
 async def test_each_fire_is_claimed_exactly_once(store_kind: str, tmp_path: Path) -> None:
     async with open_store(store_kind, tmp_path) as store:
         fire = T("2025-01-02T03:00:00Z")
@@ -252,7 +264,7 @@ async def test_two_sqlite_stores_on_one_file_racing_claims_get_one_winner_each(
             assert await one.claimed_by(schedule_id, Timestamp(micros)) == winners[0]
 
 
-@both_stores
+@every_store
 async def test_batches_save_delete_and_claim_in_one_go(store_kind: str, tmp_path: Path) -> None:
     async with open_store(store_kind, tmp_path) as store:
         assert isinstance(store, BatchScheduleStore)
@@ -270,8 +282,12 @@ async def test_batches_save_delete_and_claim_in_one_go(store_kind: str, tmp_path
         assert await store.claim_fires([], "y") == []
 
 
-async def test_a_batch_with_an_unstorable_record_saves_nothing(tmp_path: Path) -> None:
-    async with SQLiteStore(tmp_path / "s.db") as store:
+@persistent_stores
+async def test_a_batch_with_an_unstorable_record_saves_nothing(
+    store_kind: str, tmp_path: Path
+) -> None:
+    async with open_store(store_kind, tmp_path) as store:
+        assert isinstance(store, BatchScheduleStore)
         with pytest.raises(InvalidScheduleError, match=r"args\[0\]: cannot store a set"):
             await store.save_many([record("a"), record("b", args=({1},))])
         assert await store.load_all() == []
@@ -295,8 +311,9 @@ async def test_batched_claims_racing_on_one_file_get_one_winner_each(tmp_path: P
     assert sum(sum(batch) for batch in results) == len(fires)
 
 
-async def test_a_cancelled_call_leaves_the_store_usable(tmp_path: Path) -> None:
-    async with SQLiteStore(tmp_path / "s.db") as store:
+@persistent_stores
+async def test_a_cancelled_call_leaves_the_store_usable(store_kind: str, tmp_path: Path) -> None:
+    async with open_store(store_kind, tmp_path) as store:
         with anyio.CancelScope() as scope:
             scope.cancel()  # cancelled before the worker thread even starts
             await store.claim_fire("a", Timestamp(1), "x")

@@ -8,7 +8,10 @@ httpx + httpx-ws.
 * :class:`SpacetimeHttpClient` and :func:`create_identity`: the plain-HTTP API (mint an
   identity, read the server clock, fetch the module schema).
 * :class:`SubscriptionHandle`, :class:`ClientCache` / :class:`TableCache`: subscriptions and the
-  rows they keep in the client.
+  typed rows they keep in the client (``conn.db.person``; :func:`row_dict` gives a row's dict);
+  :class:`Reducers` (``conn.reducers.add(1, 2)``).
+* :class:`ServerSchedules`: the module's own schedule tables, watched with their next fire
+  times on the server's clock.
 
 Works the same on asyncio and trio. See ``docs/client.md``.
 """
@@ -34,9 +37,13 @@ from ._options import (
     WireProtocol,
 )
 from ._reconnect import ReconnectPolicy
+from ._reducers import ReducerCaller, Reducers
 from ._results import ProcedureCallResult, ReducerCallResult, RowChanges
+from ._rows import Row, row_dict
 from ._scheduling import ConnectionScheduler, register_scheduler_factory
+from ._server_schedules import ScheduleChange, ScheduleTable, ServerSchedule, ServerSchedules
 from ._subscription import SubscriptionHandle, SubscriptionUpdate
+from ._tables import CallbackHandle, UniqueIndex
 from ._websocket import MAX_BATCH_BYTES
 
 #: The name the community SDK used for the connection class; the same class.
@@ -49,6 +56,7 @@ __all__ = [
     "MAX_BATCH_BYTES",
     "SUBPROTOCOL_V2",
     "SUBPROTOCOL_V3",
+    "CallbackHandle",
     "ClientCache",
     "Compression",
     "ConnectOptions",
@@ -61,15 +69,24 @@ __all__ = [
     "ProcedureCallResult",
     "ReconnectPolicy",
     "ReducerCallResult",
+    "ReducerCaller",
+    "Reducers",
+    "Row",
     "RowChanges",
+    "ScheduleChange",
+    "ScheduleTable",
+    "ServerSchedule",
+    "ServerSchedules",
     "SpacetimeHttpClient",
     "SubscriptionHandle",
     "SubscriptionUpdate",
     "TableCache",
+    "UniqueIndex",
     "WireProtocol",
     "create_identity",
     "http_base_url",
     "register_scheduler_factory",
+    "row_dict",
 ]
 
 

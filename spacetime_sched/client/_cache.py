@@ -1,31 +1,33 @@
 """The client cache (``conn.db``): the rows that the connection's live subscriptions match.
 
-Per table, a :class:`TableCache` holds the union of the rows of every live subscription. A row
-shared by two subscriptions is stored once and counted twice, so it stays until both drop it.
-Rows are keyed by their BSATN bytes, which identify a row exactly. ``on_insert`` /
-``on_delete`` callbacks fire when a row enters or leaves the cache.
+Per table, a :class:`~._tables.TableCache` (``conn.db.person`` or ``conn.db["person"]``) holds
+the union of the rows of every live subscription. A row shared by two subscriptions is stored
+once and counted twice, so it stays until both drop it. Rows are keyed by their BSATN bytes,
+which identify a row exactly, and are typed (:mod:`._rows`).
 
 The cache changes in three ways only, all driven by the connection's receive task:
-:meth:`ClientCache.apply` (one query set's decoded changes), :meth:`ClientCache.release`
-(a query set ended: its rows go) and :meth:`ClientCache.reconcile` (after a reconnect: the
-rows every re-applied query set matches now replace what the cache held, and only the
-difference is reported). It remembers which rows each query set holds, so releasing one never
-needs the subscription object.
-
-Callbacks may be plain functions or coroutine functions; an exception in one is logged and does
-not break the connection.
+:meth:`ClientCache.apply_transaction` (the decoded changes of every query set of one
+transaction; :meth:`ClientCache.apply` is one query set), :meth:`ClientCache.release` (a query
+set ended: its rows go) and :meth:`ClientCache.reconcile` (after a reconnect: the rows every
+re-applied query set matches now replace what the cache held, and only the difference is
+reported). It remembers which rows each query set holds, so releasing one never needs the
+subscription object. Each of them changes all the rows first and runs the row callbacks after
+(:class:`~._tables.ChangeBatch`), so a callback sees the whole change; an exception in a
+callback is logged and does not stop the others.
 """
 
 from __future__ import annotations
 
-import logging
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from .._callbacks import call_callback_logged
+from .._errors import UnknownNameError
 from ._results import RowChanges
+from ._rows import RowModel, TableRows
+from ._tables import ChangeBatch, TableCache, TableReconciliation, close_matches
 
 __all__ = [
     "ClientCache",
@@ -36,10 +38,6 @@ __all__ = [
     "TableReconciliation",
 ]
 
-log = logging.getLogger("spacetime_sched.client")
-
-RowCallback = Callable[[Any], Any]
-UpdateCallback = Callable[[Any, Any], Any]
 #: For a table name, how to read a decoded row's primary key, or ``None`` (no primary key).
 PrimaryKeyOf = Callable[[str], "Callable[[Any], Any] | None"]
 
@@ -47,23 +45,12 @@ PrimaryKeyOf = Callable[[str], "Callable[[Any], Any] | None"]
 @attrs.frozen
 class DecodedChanges:
     """One table's changes in one query set: the decoded rows and, in the same order, the
-    BSATN bytes of each inserted and deleted row (the cache's keys)."""
+    BSATN bytes of each inserted and deleted row (the cache's keys) and of each event row."""
 
     changes: RowChanges
     insert_keys: Sequence[bytes] = ()
     delete_keys: Sequence[bytes] = ()
-
-
-@attrs.frozen
-class TableReconciliation:
-    """What :meth:`ClientCache.reconcile` changed in one table: rows that left the cache, rows
-    that entered it, and ``(old, new)`` pairs of rows whose primary key stayed while the rest
-    changed (tables with a primary key only; elsewhere a change is a delete and an insert)."""
-
-    table: str
-    deleted: tuple[Any, ...] = ()
-    inserted: tuple[Any, ...] = ()
-    updated: tuple[tuple[Any, Any], ...] = ()
+    event_keys: Sequence[bytes] = ()
 
 
 @attrs.frozen
@@ -76,128 +63,16 @@ class Reconciliation:
     query_sets: Mapping[int, tuple[RowChanges, ...]]
 
 
-class TableCache:
-    """The rows of one table that the connection's subscriptions currently match."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._rows: dict[bytes, list[Any]] = {}  # row bytes -> [decoded row, reference count]
-        self._on_insert: list[RowCallback] = []
-        self._on_delete: list[RowCallback] = []
-        self._on_update: list[UpdateCallback] = []
-
-    def __repr__(self) -> str:
-        return f"<TableCache {self.name!r}: {len(self._rows)} rows>"
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter([entry[0] for entry in self._rows.values()])
-
-    def rows(self) -> list[Any]:
-        return [entry[0] for entry in self._rows.values()]
-
-    def on_insert(self, callback: RowCallback) -> RowCallback:
-        """Call ``callback(row)`` whenever a row enters the cache (usable as a decorator)."""
-        self._on_insert.append(callback)
-        return callback
-
-    def on_delete(self, callback: RowCallback) -> RowCallback:
-        """Call ``callback(row)`` whenever a row leaves the cache (usable as a decorator)."""
-        self._on_delete.append(callback)
-        return callback
-
-    def on_update(self, callback: UpdateCallback) -> UpdateCallback:
-        """Call ``callback(old, new)`` when a row of a table with a primary key is replaced by
-        one with the same key (usable as a decorator)."""
-        self._on_update.append(callback)
-        return callback
-
-    def remove_on_update(self, callback: UpdateCallback) -> None:
-        self._on_update.remove(callback)
-
-    def remove_on_insert(self, callback: RowCallback) -> None:
-        self._on_insert.remove(callback)
-
-    def remove_on_delete(self, callback: RowCallback) -> None:
-        self._on_delete.remove(callback)
-
-    async def _add(self, key: bytes, row: Any) -> None:
-        entry = self._rows.get(key)
-        if entry is not None:
-            entry[1] += 1
-            return
-        self._rows[key] = [row, 1]
-        for callback in self._on_insert:
-            await call_callback_logged(callback, row, logger=log, what=f"insert into {self.name}")
-
-    async def _remove(self, key: bytes) -> None:
-        entry = self._rows.get(key)
-        if entry is None:
-            return
-        entry[1] -= 1
-        if entry[1] == 0:
-            del self._rows[key]
-            for callback in self._on_delete:
-                await call_callback_logged(
-                    callback, entry[0], logger=log, what=f"delete from {self.name}"
-                )
-
-    def _replace(
-        self,
-        counts: Mapping[bytes, int],
-        rows: Mapping[bytes, Any],
-        primary_key: Callable[[Any], Any] | None,
-    ) -> TableReconciliation:
-        """Hold exactly the rows ``counts`` names (reference counts; decoded rows in ``rows``)
-        and say what changed; no callback runs here (see :meth:`_announce`)."""
-        cached = self._rows
-        deleted = [cached.pop(key)[0] for key in [k for k in cached if k not in counts]]
-        inserted: list[Any] = []
-        for key, count in counts.items():
-            entry = cached.get(key)
-            if entry is None:
-                row = rows[key]
-                cached[key] = [row, count]
-                inserted.append(row)
-            else:
-                entry[1] = count
-        updated: list[tuple[Any, Any]] = []
-        if primary_key is not None and deleted and inserted:
-            old_by_key = {primary_key(row): row for row in deleted}
-            still_new: list[Any] = []
-            for row in inserted:
-                old = old_by_key.pop(primary_key(row), None)
-                if old is None:
-                    still_new.append(row)
-                else:
-                    updated.append((old, row))
-            deleted, inserted = list(old_by_key.values()), still_new
-        return TableReconciliation(self.name, tuple(deleted), tuple(inserted), tuple(updated))
-
-    async def _announce(self, report: TableReconciliation) -> None:
-        for row in report.deleted:
-            for callback in self._on_delete:
-                await call_callback_logged(
-                    callback, row, logger=log, what=f"delete from {self.name}"
-                )
-        for row in report.inserted:
-            for callback in self._on_insert:
-                await call_callback_logged(
-                    callback, row, logger=log, what=f"insert into {self.name}"
-                )
-        for old, new in report.updated:
-            for update_callback in self._on_update:
-                await call_callback_logged(
-                    update_callback, old, new, logger=log, what=f"update of {self.name}"
-                )
-
-
 class ClientCache:
-    """``conn.db``: one :class:`TableCache` per table, created on first use."""
+    """``conn.db``: one :class:`TableCache` per table, created on first use.
 
-    def __init__(self) -> None:
+    ``conn.db.person`` and ``conn.db["person"]`` are the same table. Once the module schema is
+    known, a name it does not have raises :class:`~spacetime_sched.UnknownNameError` listing
+    close matches; before, any name gives a (still empty) table.
+    """
+
+    def __init__(self, model: Callable[[], RowModel | None] = lambda: None) -> None:
+        self._model = model
         self._tables: dict[str, TableCache] = {}
         # query set id -> table -> row bytes -> how many times that query set holds the row
         self._members: dict[int, dict[str, dict[bytes, int]]] = {}
@@ -208,41 +83,130 @@ class ClientCache:
     def table(self, name: str) -> TableCache:
         cache = self._tables.get(name)
         if cache is None:
-            cache = self._tables[name] = TableCache(name)
+            model = self._model()
+            if model is not None:
+                tables = [table.name for table in model.schema.tables]
+                views = [view.name for view in model.schema.views]
+                if name not in tables and name not in views:
+                    raise UnknownNameError(
+                        f"the module has no table {name!r}" + close_matches(name, tables),
+                        name=name,
+                        obj=self,
+                    )
+            cache = self._holding(name)
+        return cache
+
+    def _holding(self, name: str) -> TableCache:
+        """The table rows arrived for (made without a name check: the server sent them)."""
+        cache = self._tables.get(name)
+        if cache is None:
+            cache = self._tables[name] = TableCache(name, lambda: self._rows_of(name))
         return cache
 
     __getitem__ = table
 
+    def __getattr__(self, name: str) -> TableCache:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.table(name)
+
+    def __iter__(self) -> Iterator[TableCache]:
+        """The tables used so far (every table of the schema, once it is known)."""
+        model = self._model()
+        if model is not None:
+            for table in model.schema.tables:
+                self.table(table.name)
+        return iter(list(self._tables.values()))
+
+    def cached(self, name: str) -> Mapping[bytes, list[Any]] | None:
+        """Table ``name``'s cached rows by their BSATN bytes (``[row, reference count]``), so
+        the receive path need not decode a deleted row again; ``None`` for a table not used."""
+        table = self._tables.get(name)
+        return None if table is None else table._rows
+
+    def _rows_of(self, name: str) -> TableRows | None:
+        model = self._model()
+        if model is None:
+            return None
+        try:
+            return model.table(name)
+        except LookupError:
+            return None
+
     async def apply(self, query_set_id: int, changes: Sequence[DecodedChanges]) -> None:
-        """Apply one query set's changes: deletes first, then inserts, table by table (a row
-        updated in place arrives as a delete and an insert of the same key)."""
+        """Apply one query set's changes (see :meth:`apply_transaction`)."""
+        await self.apply_transaction([(query_set_id, changes)])
+
+    async def apply_transaction(
+        self, updates: Sequence[tuple[int, Sequence[DecodedChanges]]]
+    ) -> None:
+        """Apply one transaction: every query set's changes (deletes first, then inserts, table
+        by table: a row updated in place arrives as a delete and an insert), then run the
+        callbacks."""
+        batch = ChangeBatch()
+        for query_set_id, changes in updates:
+            self.stage(query_set_id, changes, batch)
+        self._stage_events(updates, batch)
+        await batch.run_callbacks()
+
+    def stage(
+        self, query_set_id: int, changes: Sequence[DecodedChanges], batch: ChangeBatch
+    ) -> None:
+        """Apply one query set's changes to the rows now; note the callbacks due in ``batch``."""
         members = self._members.setdefault(query_set_id, {})
         for decoded in changes:
             name = decoded.changes.table
-            table = self.table(name)
+            if not decoded.insert_keys and not decoded.delete_keys:
+                continue
+            table = self._holding(name)
             held = members.setdefault(name, {})
-            for key in decoded.delete_keys:
-                count = held.get(key, 0)
-                if count:
-                    if count == 1:
-                        del held[key]
-                    else:
-                        held[key] = count - 1
-                    await table._remove(key)
-            for key, row in zip(decoded.insert_keys, decoded.changes.inserts, strict=True):
-                held[key] = held.get(key, 0) + 1
-                await table._add(key, row)
+            if decoded.delete_keys:
+                gone: list[bytes] = []
+                for key in decoded.delete_keys:
+                    count = held.get(key, 0)
+                    if count:  # only rows this query set holds
+                        if count == 1:
+                            del held[key]
+                        else:
+                            held[key] = count - 1
+                        gone.append(key)
+                table._remove_keys(gone, batch)
+            if decoded.insert_keys:
+                for key in decoded.insert_keys:
+                    held[key] = held.get(key, 0) + 1
+                table._add_rows(decoded.insert_keys, decoded.changes.inserts, batch)
+
+    def _stage_events(
+        self, updates: Sequence[tuple[int, Sequence[DecodedChanges]]], batch: ChangeBatch
+    ) -> None:
+        """Event rows are never cached; each goes to ``on_insert`` once even when several
+        subscriptions match it (the most copies of one row any query set carried)."""
+        events: dict[str, tuple[Counter[bytes], dict[bytes, Any]]] = {}
+        for _query_set_id, changes in updates:
+            for decoded in changes:
+                if not decoded.event_keys:
+                    continue
+                seen = Counter(decoded.event_keys)
+                counts, rows = events.setdefault(decoded.changes.table, (Counter(), {}))
+                counts |= seen
+                for key, row in zip(decoded.event_keys, decoded.changes.events, strict=True):
+                    rows.setdefault(key, row)
+                events[decoded.changes.table] = (counts, rows)
+        for name, (counts, rows) in events.items():
+            batch.events(
+                self._holding(name), [rows[key] for key, n in counts.items() for _ in range(n)]
+            )
 
     async def release(self, query_set_id: int) -> None:
         """The query set ended: drop every row it held (rows other query sets hold stay)."""
         members = self._members.pop(query_set_id, None)
         if members is None:
             return
+        batch = ChangeBatch()
         for name, held in members.items():
-            table = self.table(name)
-            for key, count in held.items():
-                for _ in range(count):
-                    await table._remove(key)
+            keys = [key for key, count in held.items() for _ in range(count)]
+            self._holding(name)._remove_keys(keys, batch)
+        await batch.run_callbacks()
 
     async def reconcile(
         self, fresh: Mapping[int, Sequence[DecodedChanges]], primary_key: PrimaryKeyOf
@@ -278,14 +242,14 @@ class ClientCache:
                     table_counts[key] = table_counts.get(key, 0) + count
         reports: list[TableReconciliation] = []
         for name in [*self._tables, *(n for n in counts if n not in self._tables)]:
-            report = self.table(name)._replace(
+            report = self._holding(name)._replace(
                 counts.get(name, {}), new_rows.get(name, {}), primary_key(name)
             )
             if report.deleted or report.inserted or report.updated:
                 reports.append(report)
         self._members = members
         for report in reports:
-            await self.table(report.table)._announce(report)
+            await self._holding(report.table)._announce(report)
         return Reconciliation(tuple(reports), query_sets)
 
     def _query_set_differences(
@@ -302,7 +266,7 @@ class ClientCache:
             for name in [*old_tables, *(n for n in new_tables if n not in old_tables)]:
                 old = old_tables.get(name, {})
                 new = new_tables.get(name, {})
-                cached = self.table(name)._rows
+                cached = self._holding(name)._rows
                 deletes = [cached[key][0] for key in old if key not in new and key in cached]
                 inserts = [new_rows[name][key] for key in new if key not in old]
                 if deletes or inserts:

@@ -87,8 +87,16 @@ from ._dispatch import Dispatcher
 from ._http import SpacetimeHttpClient
 from ._options import ConnectOptions, default_options
 from ._reconnect import ReconnectPolicy
+from ._reducers import Reducers
 from ._results import ProcedureCallResult, ReducerCallResult
+from ._rows import RowModel, row_model
 from ._scheduling import ConnectionScheduler, new_scheduler
+from ._server_schedules import (
+    ScheduleTable,
+    ServerSchedules,
+    find_schedule_table,
+    schedule_tables,
+)
 from ._subscription import SubscriptionHandle
 from ._websocket import WebSocket, open_websocket, sole_exception, subscribe_url
 
@@ -163,8 +171,11 @@ class DbConnection:
         self._pending = PendingRequests()
         self._schema: ModuleSchema | None = None
         self._schema_lock = anyio.Lock()
-        #: The client cache: ``conn.db["person"]`` (rows of live subscriptions).
-        self.db = ClientCache()
+        #: The client cache: ``conn.db.person`` / ``conn.db["person"]`` (typed rows of live
+        #: subscriptions).
+        self.db = ClientCache(self._row_model)
+        #: The module's reducers: ``await conn.reducers.add(1, 2)``.
+        self.reducers = Reducers(self.call_reducer_async, self._row_model, self._load_row_model)
         self._dispatch = Dispatcher(
             self._pending, self.db, lambda: self._schema, max_message_size=options.max_message_size
         )
@@ -656,6 +667,13 @@ class DbConnection:
                 self._schema = ModuleSchema.from_json(raw)
             return self._schema
 
+    def _row_model(self) -> RowModel | None:
+        schema = self._schema
+        return None if schema is None else row_model(schema)
+
+    async def _load_row_model(self) -> RowModel:
+        return row_model(await self.module_schema())
+
     # --- reducers and procedures --------------------------------------------------------------
 
     async def call_reducer_async(
@@ -859,6 +877,32 @@ class DbConnection:
     def table(self, name: str) -> TableCache:
         """The cached rows of table ``name`` (same as ``conn.db[name]``)."""
         return self.db.table(name)
+
+    # --- the module's own schedule tables -------------------------------------------------------
+
+    async def schedule_tables(self) -> list[ScheduleTable]:
+        """The module's schedule tables (table, scheduled reducer, ScheduleAt column, id
+        column), from the schema."""
+        return schedule_tables(await self.module_schema())
+
+    def server_schedules(self, table: str) -> AbstractAsyncContextManager[ServerSchedules]:
+        """Watch schedule table ``table``: ``async with conn.server_schedules("t") as watch:``
+        subscribes to it and keeps its rows with their next fire times on the server's clock
+        (see :class:`ServerSchedules`); the block's end unsubscribes."""
+        return self._server_schedules(table)
+
+    @asynccontextmanager
+    async def _server_schedules(self, table: str) -> AsyncIterator[ServerSchedules]:
+        self._ensure_open(f"server_schedules({table!r})")
+        definition = find_schedule_table(await self.module_schema(), table)
+        watch = ServerSchedules(
+            definition,
+            self.db.table(table),
+            self.subscribe,
+            lambda samples: self.estimate_clock_skew(samples=samples),
+        )
+        async with watch:
+            yield watch
 
     # --- clock ----------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from ..protocol import (
 from ._cache import ClientCache, DecodedChanges, Reconciliation
 from ._calls import PendingRequests
 from ._results import RowChanges
+from ._rows import row_model
 from ._subscription import SubscriptionHandle
 from ._websocket import WebSocket
 
@@ -201,7 +202,7 @@ class Dispatcher:
             return None
 
         def key(row: Any) -> Any:
-            return row[column] if isinstance(row, Mapping) else getattr(row, column)
+            return row[column]  # a typed row reads a column as a dict does
 
         return key
 
@@ -258,12 +259,19 @@ class Dispatcher:
             log.debug("no caller waits for request %d any more (%s)", request_id, message)
 
     async def _apply_transaction(self, update: TransactionUpdate) -> None:
+        # Atomic: the whole transaction goes into the cache before any callback runs.
+        applied: list[tuple[SubscriptionHandle, list[DecodedChanges]]] = []
         for query_set in update.query_sets:
             handle = self._subscriptions.get(query_set.query_set_id.id)
             if handle is not None:
-                changes = self._decode_query_set(query_set)
-                await self._cache.apply(handle.query_set_id, changes)
-                await handle.publish([decoded.changes for decoded in changes])
+                applied.append((handle, self._decode_query_set(query_set)))
+        if not applied:
+            return
+        await self._cache.apply_transaction(
+            [(handle.query_set_id, changes) for handle, changes in applied]
+        )
+        for handle, changes in applied:
+            await handle.publish([decoded.changes for decoded in changes])
 
     def _decode_query_set(self, query_set: QuerySetUpdate) -> list[DecodedChanges]:
         changes: list[DecodedChanges] = []
@@ -271,31 +279,49 @@ class Dispatcher:
             for rows in table.rows:
                 if isinstance(rows, PersistentTable):
                     insert_keys, inserts = self.decode_rows(table.table_name, rows.inserts)
-                    delete_keys, deletes = self.decode_rows(table.table_name, rows.deletes)
+                    delete_keys, deletes = self.decode_rows(
+                        table.table_name, rows.deletes, self._cache.cached(table.table_name)
+                    )
                     changes.append(
                         DecodedChanges(
                             RowChanges(table.table_name, inserts, deletes), insert_keys, delete_keys
                         )
                     )
                 elif isinstance(rows, EventTable):
-                    _, events = self.decode_rows(table.table_name, rows.events)
-                    changes.append(DecodedChanges(RowChanges(table.table_name, [], [], events)))
+                    event_keys, events = self.decode_rows(table.table_name, rows.events)
+                    changes.append(
+                        DecodedChanges(
+                            RowChanges(table.table_name, [], [], events), event_keys=event_keys
+                        )
+                    )
         return changes
 
-    def decode_rows(self, table: str, rows: Any) -> tuple[list[bytes], list[Any]]:
-        """The rows' BSATN bytes and the rows decoded with the table's schema (the bytes
-        themselves when the schema is not known or lacks the table)."""
+    def decode_rows(
+        self, table: str, rows: Any, cached: Mapping[bytes, list[Any]] | None = None
+    ) -> tuple[list[bytes], list[Any]]:
+        """The rows' BSATN bytes and the rows decoded into the table's row class (the bytes
+        themselves when the schema is not known or lacks the table, e.g. a view). A row found
+        in ``cached`` (the cache's rows by their bytes: a deleted row is one the cache holds)
+        is taken from there instead of being decoded again."""
         keys = rows.rows_bytes()
-        codec = self._row_codec(table)
-        if codec is None:
+        decode = self._row_decoder(table)
+        if decode is None:
             return keys, list(keys)
-        return keys, [codec.decode(key) for key in keys]
+        if not cached:
+            return keys, [decode(key) for key in keys]
+        found = cached.get
+        decoded: list[Any] = []
+        append = decoded.append
+        for key in keys:
+            entry = found(key)
+            append(decode(key) if entry is None else entry[0])
+        return keys, decoded
 
-    def _row_codec(self, table: str) -> Any:
+    def _row_decoder(self, table: str) -> Callable[[bytes], Any] | None:
         schema = self._schema()
         if schema is None:
             return None
         try:
-            return schema.table(table).row_codec
+            return row_model(schema).table(table).decode
         except LookupError:
             return None

@@ -7,31 +7,30 @@ A facade over rooms that each hold one concept (``docs/architecture.md`` draws t
 * :mod:`._queue`: the fire queue, on the shared lazy-deletion deadline heap.
 * :mod:`._executor`: worker tasks, limiter slots, retries, timeouts.
 * :mod:`._persistence`: write-behind to a store, batched fire claims.
+* :mod:`._book`: the schedules, their queue and outcomes (statuses, callbacks, waiters); the
+  executor's host.
 
 What stays here: the lifecycle (``async with``, :meth:`~ReducerScheduler.run`, start/stop),
-the public API, the timer loop (sleep until the earliest key; a change that makes an earlier
-key cancels that sleep) and the bookkeeping of statuses, callbacks and waiters.
+the public API and the timer loop (sleep until the earliest key; a change that makes an earlier
+key cancels that sleep).
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import datetime as _dt
 import gc
-import inspect
 import logging
 import random as _random
 import secrets
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
+from typing import Any, Final, Protocol, TypeAlias
 
 import anyio
 import anyio.abc
 import attrs
 
-from .._callbacks import call_callback_logged
 from .._clock import Clock, SystemClock
 from .._errors import (
     InvalidScheduleError,
@@ -40,6 +39,7 @@ from .._errors import (
     SchedulerError,
 )
 from .._time import ScheduleAt, TimeDuration, Timestamp
+from ._book import ErrorCallback, ResultCallback, ScheduleBook, takes_result_only
 from ._executor import Executor
 from ._models import (
     DEFAULT_POLICY,
@@ -54,19 +54,11 @@ from ._persistence import Persistence
 from ._planning import (
     VIXIE_RESET_MICROS,
     Admission,
-    admit,
-    buffers_all,
-    clock_step,
-    coalesce,
     next_after,
     prepare,
 )
-from ._queue import FireQueue
-from ._stats import ExecutionStats
+from ._stores._base import ScheduleStore
 from ._triggers import CronTrigger, DailyTrigger, TimezoneLike, Trigger
-
-if TYPE_CHECKING:
-    from ._stores import ScheduleStore
 
 __all__ = [
     "CLOCK_JUMP_TOLERANCE_MICROS",
@@ -91,9 +83,11 @@ _BUFFER: Final = Admission.BUFFER
 #: A change of (wall - monotonic) larger than this between two timer wake-ups is a clock step.
 CLOCK_JUMP_TOLERANCE_MICROS: Final = 250_000
 
-#: Schedules are handed to :func:`gc.freeze` in bulk once this many were added since the last
-#: time (and at least a quarter of all), so full collections do not rescan them; see _freeze.
-_FREEZE_AFTER: Final = 65_536
+#: Schedules are handed to :func:`gc.freeze` when their number first reaches this, and then each
+#: time it grows past its last high-water mark by this or by 1/64, whichever is more: see _freeze.
+_FREEZE_AFTER: Final = 8_192
+
+_NEVER: Final = 2**62
 
 _NEW, _RUNNING_STATE, _STOPPING, _CLOSED = "new", "running", "stopping", "closed"
 
@@ -109,10 +103,6 @@ class _ReducerClient(Protocol):
 
 #: A client with ``call_reducer_async``, or ``async def target(reducer_name, *args)``.
 ReducerTarget: TypeAlias = "_ReducerClient | Callable[..., Awaitable[Any]]"
-#: An execution callback: ``cb(result)``, sync or async.
-ResultCallback: TypeAlias = "Callable[[ScheduleResult], Any]"
-#: An error callback: ``on_error(schedule_id, error)`` (or ``on_error(result)``), sync or async.
-ErrorCallback: TypeAlias = "Callable[[str, BaseException], Any] | Callable[[ScheduleResult], Any]"
 ScheduleSpec: TypeAlias = (
     "ScheduleAt | Trigger | Timestamp | _dt.datetime | TimeDuration | _dt.timedelta"
 )
@@ -135,28 +125,6 @@ class _StopWaiter:
     async def _wait(self) -> None:
         if self._done is not None:
             await self._done.wait()
-
-
-def _takes_result_only(callback: Callable[..., Any]) -> bool:
-    """Whether an error callback takes one argument (the result), not ``(schedule_id,
-    error)``. Callables whose signature cannot be read get ``(schedule_id, error)``."""
-    try:
-        signature = inspect.signature(callback)
-    except (TypeError, ValueError):
-        return False
-    try:
-        signature.bind("id", None)
-    except TypeError:
-        pass
-    else:
-        return False
-    try:
-        signature.bind(None)
-    except TypeError:
-        raise InvalidScheduleError(
-            f"add_error_callback: {callback!r} must accept (schedule_id, error)"
-        ) from None
-    return True
 
 
 class ReducerScheduler:
@@ -192,6 +160,13 @@ class ReducerScheduler:
       schedules kept for inspection; older ones are forgotten. ``None`` keeps all.
     * ``instance_id``: this scheduler's name in fire claims of a shared store.
     * ``random``: the random source for jitter (seed one for reproducible tests).
+    * ``gc_freeze`` (default True): while the number of schedules grows past 8,192 to new
+      highs, call :func:`gc.freeze` at each step of 8,192 or 1/64 (whichever is more), so the
+      garbage collector's full collections stop rescanning long-lived schedules (at a million
+      schedules one took half a second). It freezes every object of the process existing at
+      that moment: frozen objects are still freed by reference counting, but a reference
+      cycle that was already garbage then is never collected. A scheduler whose size stays
+      level never freezes again. Pass False if your process manages the collector itself.
     """
 
     def __init__(
@@ -206,6 +181,7 @@ class ReducerScheduler:
         finished_retention: int | None = 10_000,
         instance_id: str | None = None,
         random: _random.Random | None = None,
+        gc_freeze: bool = True,
     ) -> None:
         call = getattr(target, "call_reducer_async", None)
         if call is not None:
@@ -226,27 +202,32 @@ class ReducerScheduler:
             )
         self._max_concurrent = max_concurrent_executions
         self._clock: Clock = clock if clock is not None else SystemClock()
+        if store is not None and not isinstance(store, ScheduleStore):
+            raise InvalidScheduleError(
+                "ReducerScheduler: store must implement the ScheduleStore protocol (load_all, "
+                f"save, delete, claim_fire, aclose, async with), got {type(store).__name__}"
+            )
         self._store = store
         self._shutdown_timeout = to_duration(shutdown_timeout, "shutdown_timeout").micros / 1e6
         self._default_policy = default_policy if default_policy is not None else DEFAULT_POLICY
-        self._finished_retention = finished_retention
         self._instance_id = instance_id or f"scheduler-{secrets.token_hex(6)}"
         self._persistence = Persistence(store, self._instance_id) if store is not None else None
         self._random = random if random is not None else _random.Random()
 
-        self._schedules: dict[str, ScheduledReducerCall] = {}
-        self._queue = FireQueue(self._random)
+        self._book = book = ScheduleBook(
+            clock=self._clock,
+            random=self._random,
+            persistence=self._persistence,
+            finished_retention=finished_retention,
+        )
+        # the book's containers, under the names the public methods use
+        self._schedules = book.schedules
+        self._queue = book.queue
         self._queue.on_earlier = self._wake_timer
-        self._added_since_freeze = 0
-        self._finished: collections.deque[str] = collections.deque()
+        self._freeze_mark = _FREEZE_AFTER if gc_freeze else _NEVER
         self._id_prefix = secrets.token_hex(3)
         self._id_counter = 0
         self._policy_cache: dict[Any, SchedulePolicy] = {}
-        self._stats = ExecutionStats()
-        self._execution_callbacks: list[ResultCallback] = []
-        # (callback, takes_result): see add_error_callback
-        self._error_callbacks: list[tuple[ErrorCallback, bool]] = []
-        self._waiters: dict[str, list[anyio.Event]] = {}
 
         self._state = _NEW
         self._tg: anyio.abc.TaskGroup | None = None
@@ -256,12 +237,10 @@ class ReducerScheduler:
         self._run_done: anyio.Event | None = None
         self._executor: Executor | None = None
         self._stop_event: anyio.Event | None = None
-        self._progress: anyio.Event | None = None
         self._timer_scope: anyio.CancelScope | None = None
         self._sleep_scope: anyio.CancelScope | None = None
         self._sleep_deadline: int | None = None
         self._last_offset = 0
-        self._active = 0
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -310,12 +289,13 @@ class ReducerScheduler:
         done = self._run_done = anyio.Event()
         self._stop_event = anyio.Event()
         persistence = self._persistence
+        book = self._book
         self._executor = Executor(
-            self,
+            book,
             self._call,
             is_client=self._target_is_client,
             clock=self._clock,
-            stats=self._stats,
+            stats=book.stats,
             random=self._random,
             max_concurrent=self._max_concurrent,
             claims=persistence is not None,
@@ -326,21 +306,25 @@ class ReducerScheduler:
                     self._schedules[s.id] = s
                     if s.status is _PENDING:
                         self._queue.push(s, s.next_micros)
+                if len(self._schedules) >= self._freeze_mark:
+                    self._freeze()  # a bulk load
             async with anyio.create_task_group() as outer:
                 if persistence is not None:
                     await outer.start(persistence.run)
                 try:
                     async with anyio.create_task_group() as tg:
-                        self._tg = tg
+                        self._tg = book.task_group = tg
+                        book.accepting = True
                         tg.start_soon(self._timer_loop)
                         task_status.started()
                         await self._stop_event.wait()
                         self._state = _STOPPING
+                        book.accepting = False
                         if self._timer_scope is not None:
                             self._timer_scope.cancel()
                         with anyio.move_on_after(self._shutdown_timeout):
-                            while self._active:
-                                await self._wait_progress()
+                            while book.active:
+                                await book.wait_progress()
                         tg.cancel_scope.cancel()
                 finally:
                     if persistence is not None:
@@ -351,11 +335,9 @@ class ReducerScheduler:
         finally:
             self._state = _CLOSED
             self._tg = None
-            self._signal_progress()
-            for waiters in self._waiters.values():
-                for event in waiters:
-                    event.set()
-            self._waiters.clear()
+            book.accepting = False
+            book.task_group = None
+            book.release_waiters()
             done.set()
 
     def bind(self, task_group: anyio.abc.TaskGroup) -> None:
@@ -509,10 +491,7 @@ class ReducerScheduler:
         self._queue.push(s, first)
         if self._persistence is not None:
             self._persistence.mark_dirty(s)
-        self._added_since_freeze += 1
-        if self._added_since_freeze >= _FREEZE_AFTER and self._added_since_freeze * 4 >= len(
-            self._schedules
-        ):
+        if len(self._schedules) >= self._freeze_mark:
             self._freeze()
         return schedule_id
 
@@ -619,8 +598,8 @@ class ReducerScheduler:
         s.status = _CANCELLED
         s.next_micros = None
         s.buffered = None
-        self._finish(s)
-        self._wake_waiters(s.id)
+        self._book.finish(s)
+        self._book.wake_waiters(s.id)
         return True
 
     def pause(self, schedule_id: str) -> None:
@@ -694,11 +673,7 @@ class ReducerScheduler:
 
     def remove_finished(self) -> int:
         """Forget every finished (completed, failed, cancelled) schedule; returns how many."""
-        gone = [sid for sid, s in self._schedules.items() if s.status in _FINISHED]
-        for sid in gone:
-            del self._schedules[sid]
-        self._finished.clear()
-        return len(gone)
+        return self._book.forget_finished()
 
     def get_next_execution_time(self) -> Timestamp | None:
         """The earliest upcoming fire time of any schedule, or None."""
@@ -711,11 +686,11 @@ class ReducerScheduler:
         ``retried_executions``, ``success_rate``, ``average_duration`` (TimeDuration),
         ``lateness_p50``/``lateness_p99``/``lateness_max`` (of recent fires), ``per_reducer``
         (the same figures by reducer name), ``pending_schedules`` and ``running_executions``."""
-        snapshot = self._stats.snapshot()
+        snapshot = self._book.stats.snapshot()
         snapshot["pending_schedules"] = sum(
             1 for s in self._schedules.values() if s.status is _PENDING
         )
-        snapshot["running_executions"] = self._active
+        snapshot["running_executions"] = self._book.active
         return snapshot
 
     def add_execution_callback(self, callback: ResultCallback) -> None:
@@ -725,7 +700,7 @@ class ReducerScheduler:
             raise InvalidScheduleError(
                 f"add_execution_callback: expected a callable, got {type(callback).__name__}"
             )
-        self._execution_callbacks.append(callback)
+        self._book.execution_callbacks.append(callback)
 
     def add_error_callback(self, callback: ErrorCallback) -> None:
         """Call ``on_error(schedule_id, error)`` after every failed attempt and every missed
@@ -738,7 +713,7 @@ class ReducerScheduler:
             raise InvalidScheduleError(
                 f"add_error_callback: expected a callable, got {type(callback).__name__}"
             )
-        self._error_callbacks.append((callback, _takes_result_only(callback)))
+        self._book.error_callbacks.append((callback, takes_result_only(callback)))
 
     def __len__(self) -> int:
         return len(self._schedules)
@@ -755,16 +730,16 @@ class ReducerScheduler:
         if (s.status in _FINISHED and not s.running) or self._state == _CLOSED:
             return s.last_result
         event = anyio.Event()
-        self._waiters.setdefault(schedule_id, []).append(event)
+        self._book.waiters.setdefault(schedule_id, []).append(event)
         await event.wait()
         return s.last_result
 
     async def wait_idle(self) -> None:
         """Wait until no execution is running and no fire is due now."""
-        while self._active or self._due_now():
+        while self._book.active or self._due_now():
             if self._state == _CLOSED:
                 return
-            await self._wait_progress()
+            await self._book.wait_progress()
 
     # --- internals: schedules and the queue ----------------------------------------------------
 
@@ -803,21 +778,6 @@ class ReducerScheduler:
         nxt = self._queue.peek_key()
         return nxt is not None and nxt <= self._clock.now_micros()
 
-    def _finish(self, s: ScheduledReducerCall) -> None:
-        """``s`` reached a final status: drop it from the store, bound the finished list."""
-        if self._persistence is not None:
-            self._persistence.mark_deleted(s.id)
-        retention = self._finished_retention
-        if retention is None:
-            return
-        finished = self._finished
-        finished.append(s.id)
-        while len(finished) > retention:
-            old_id = finished.popleft()
-            old = self._schedules.get(old_id)
-            if old is not None and old.status in _FINISHED and not old.running:
-                del self._schedules[old_id]
-
     def _freeze(self) -> None:
         """Move the objects of schedules added in bulk out of the cyclic collector's sight.
 
@@ -825,10 +785,11 @@ class ReducerScheduler:
         all of them (about half a second at a million): one landing in a burst of adds stalls
         it. :func:`gc.freeze` parks every object tracked so far in the permanent generation,
         in O(1); frozen objects are still freed by reference counting when dropped. It runs
-        after a bulk of adds (at most once per quarter of the schedules, so a logarithmic
-        number of times), never for small schedulers.
+        only while the number of schedules climbs to new highs (so a logarithmic number of
+        times for a bulk load), never for small schedulers.
         """
-        self._added_since_freeze = 0
+        size = len(self._schedules)
+        self._freeze_mark = size + max(_FREEZE_AFTER, size // 64)
         gc.freeze()
 
     # --- internals: the timer -----------------------------------------------------------------
@@ -846,14 +807,14 @@ class ReducerScheduler:
                 now = clock.now_micros()
                 offset = now - clock.monotonic_micros()
                 if abs(offset - self._last_offset) > CLOCK_JUMP_TOLERANCE_MICROS:
-                    self._on_clock_jump(offset - self._last_offset, now)
+                    self._book.on_clock_jump(offset - self._last_offset, now)
                 self._last_offset = offset
                 first = queue.first_key()
                 if first is not None and first <= now:
                     await executor.dispatch_due(now, tg)
                     continue
                 deadline = queue.peek_key()
-                self._signal_progress()
+                self._book.signal_progress()
                 with anyio.CancelScope() as scope:
                     self._sleep_scope = scope
                     self._sleep_deadline = deadline
@@ -862,193 +823,8 @@ class ReducerScheduler:
                     finally:
                         self._sleep_scope = None
 
-    # ExecutionHost (the executor's questions) ---------------------------------------------------
-
-    @property
-    def accepting(self) -> bool:
-        return self._state == _RUNNING_STATE
-
-    def first_key(self) -> int | None:
-        return self._queue.first_key()
-
-    def take_due(self, now: int) -> tuple[ScheduledReducerCall, int] | None:
-        """Take fires due at ``now`` off the queue until one is admitted to run."""
-        queue = self._queue
-        while (taken := queue.take_due(now)) is not None:
-            s, key, fire = taken
-            policy = s.policy
-            if buffers_all(policy, s.running):
-                s.buffered = fire  # re-queued by the running execution when it ends
-                continue
-            fire, key, nxt = coalesce(s.schedule, s.created_micros, policy, key, fire, now)
-            s.next_micros = nxt
-            queue.push(s, nxt)
-            decision = admit(policy, s.running, s.buffered, key, now)
-            if decision is _RUN:
-                self._start_execution(s)
-                return s, fire
-            if decision is _MISSED:
-                self._missed(s, fire, now)
-            elif decision is _BUFFER:
-                s.buffered = fire
-            else:
-                self._stats.skipped += 1
-        return None
-
-    def admit_now(self, s: ScheduledReducerCall, fire: int) -> bool:
-        decision = admit(s.policy, s.running, s.buffered, fire, fire)
-        if decision is _RUN:
-            self._start_execution(s)
-            return True
-        if decision is _BUFFER:
-            s.buffered = fire
-        else:
-            self._stats.skipped += 1
-        return False
-
-    def _start_execution(self, s: ScheduledReducerCall) -> None:
-        s.running += 1
-        s.run_count += 1
-        if s.status is _PENDING:
-            s.status = _RUNNING
-        self._active += 1
-
-    async def claim(self, s: ScheduledReducerCall, fire: int) -> bool:
-        """Claim the fire in the shared store; False if another instance has it or the store
-        failed (then the fire is recorded as a failure and not run: never run twice)."""
-        persistence = self._persistence
-        if persistence is None:
-            return True
-        try:
-            won = await persistence.claim(s.id, fire)
-        except Exception as exc:
-            logger.error("schedule %r: claiming fire %s failed: %r", s.id, fire, exc)
-            result = ScheduleResult(
-                s.id, s.reducer_name, fire, self._clock.now_micros(), 0, False, exc, 1
-            )
-            s.last_result = result
-            self._stats.record_execution(s.reducer_name, False, 0)
-            if self._error_callbacks:
-                await self._run_error_callbacks(result)
-            return False
-        if not won:
-            self._stats.skipped += 1  # another instance sharing the store runs this fire
-        return won
-
-    async def report(self, result: ScheduleResult) -> None:
-        if self._execution_callbacks:
-            await self._run_callbacks(result)
-        if not result.ok and self._error_callbacks:
-            await self._run_error_callbacks(result)
-
-    def buffered_fire_started(self, s: ScheduledReducerCall) -> None:
-        self._wake_waiters(s.id)
-
-    def execution_ended(self, s: ScheduledReducerCall, interrupted: bool) -> None:
-        s.running -= 1
-        self._active -= 1
-        if not s.running:
-            deferred, s.buffered = s.buffered, None
-            if (
-                deferred is not None
-                and not interrupted
-                and buffers_all(s.policy, 1)
-                and deferred == s.next_micros
-                and (s.status is _RUNNING or s.status is _PENDING)
-            ):
-                self._queue.push(s, deferred)
-            if s.status is _RUNNING:
-                if s.next_micros is not None:
-                    s.status = _PENDING
-                else:
-                    last = s.last_result
-                    s.status = (
-                        ScheduleStatus.COMPLETED
-                        if last is None or last.ok  # None: another instance claimed it
-                        else ScheduleStatus.FAILED
-                    )
-                    self._finish(s)
-        if self._persistence is not None and s.status not in _FINISHED:
-            self._persistence.mark_dirty(s)
-        self._wake_waiters(s.id)
-        if not self._active:
-            self._signal_progress()
-
-    def _missed(self, s: ScheduledReducerCall, fire: int, now: int) -> None:
-        self._stats.missed += 1
-        grace = s.policy.misfire_grace_time
-        error = SchedulerError(
-            f"schedule {s.id!r} ({s.reducer_name}) missed its fire time "
-            f"{Timestamp._unchecked(fire)} by {TimeDuration._unchecked(now - fire)} "
-            f"(misfire_grace_time is {grace})"
-        )
-        logger.warning("%s", error)
-        result = ScheduleResult(s.id, s.reducer_name, fire, now, 0, False, error, 0, missed=True)
-        s.last_result = result
-        if s.next_micros is None and not s.running:
-            s.status = ScheduleStatus.FAILED
-            self._finish(s)
-        elif self._persistence is not None:
-            self._persistence.mark_dirty(s)
-        if self._error_callbacks and self._tg is not None:
-            self._tg.start_soon(self._run_error_callbacks, result)
-        self._wake_waiters(s.id)
-
-    def _on_clock_jump(self, delta: int, now: int) -> None:
-        """The wall clock was stepped by ``delta`` µs (``now`` is the new wall time): every
-        planned fire moves as :func:`._planning.clock_step` says, and the queue is rebuilt."""
-        logger.warning(
-            "the wall clock jumped by %s; interval schedules re-anchored",
-            TimeDuration._unchecked(delta),
-        )
-        persistence = self._persistence
-        for s in self._schedules.values():
-            nxt = s.next_micros
-            if nxt is None or s.status in _FINISHED:
-                continue
-            moved = clock_step(s.schedule, s.created_micros, nxt, delta, now)
-            if moved is None:
-                continue
-            s.schedule, s.created_micros, s.next_micros = moved
-            if persistence is not None:
-                persistence.mark_dirty(s)
-        self._queue.rebuild(self._schedules.values())
-
-    # --- internals: callbacks and waiters -----------------------------------------------------
-
-    async def _run_callbacks(self, result: ScheduleResult) -> None:
-        what = f"schedule {result.schedule_id!r}"
-        for callback in tuple(self._execution_callbacks):
-            await call_callback_logged(callback, result, logger=logger, what=what)
-
-    async def _run_error_callbacks(self, result: ScheduleResult) -> None:
-        what = f"schedule {result.schedule_id!r}"
-        error = result.error
-        for callback, takes_result in tuple(self._error_callbacks):
-            if takes_result:
-                await call_callback_logged(callback, result, logger=logger, what=what)
-            else:
-                await call_callback_logged(
-                    callback, result.schedule_id, error, logger=logger, what=what
-                )
-
-    def _wake_waiters(self, schedule_id: str) -> None:
-        if self._waiters:
-            for event in self._waiters.pop(schedule_id, ()):
-                event.set()
-
-    def _signal_progress(self) -> None:
-        event, self._progress = self._progress, None
-        if event is not None:
-            event.set()
-
-    async def _wait_progress(self) -> None:
-        if self._progress is None:
-            self._progress = anyio.Event()
-        await self._progress.wait()
-
     def __repr__(self) -> str:
         return (
             f"<ReducerScheduler {self._state} schedules={len(self._schedules)} "
-            f"running={self._active} max_concurrent={self._max_concurrent}>"
+            f"running={self._book.active} max_concurrent={self._max_concurrent}>"
         )

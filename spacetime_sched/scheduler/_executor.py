@@ -62,9 +62,16 @@ class ExecutionHost(Protocol):
         """The next due fire admitted to run (schedule, fire), or None."""
         ...
 
-    def first_key(self) -> int | None:
-        """The earliest queued key (cheap; may be stale)."""
+    @property
+    def due_entries(self) -> list[tuple[Any, ...]]:
+        """The fire queue's heap list: ``due_entries[0][0]`` is the earliest key (may be
+        stale; taking it skips it)."""
         ...
+
+    #: Who wants :meth:`report` for every attempt (execution callbacks) and for failed ones
+    #: (error callbacks); when both are empty, reporting is skipped.
+    execution_callbacks: list[Any]
+    error_callbacks: list[Any]
 
     def admit_now(self, s: ScheduledReducerCall, fire: int) -> bool:
         """Admit one extra execution of ``s`` (trigger_now), per its overlap policy."""
@@ -128,10 +135,10 @@ class Executor:
         host = self._host
         clock = self._clock
         slot: Slot | None = None
+        entries = host.due_entries
         try:
             while True:
-                first = host.first_key()
-                if first is None or first > now:
+                if not entries or entries[0][0] > now:
                     break
                 if slot is None:
                     candidate = Slot()
@@ -173,14 +180,14 @@ class Executor:
         end."""
         host = self._host
         clock = self._clock
+        entries = host.due_entries
         try:
             ran = 0
             while True:
                 await self._execute(s, fire, slot)
                 if not host.accepting or not slot.held:
                     break
-                first = host.first_key()
-                if first is None or first > clock.now_micros():
+                if not entries or entries[0][0] > clock.now_micros():
                     break
                 ran += 1
                 if ran % _WORKER_YIELD_EVERY == 0:
@@ -215,7 +222,10 @@ class Executor:
                     error: Exception | None = None
                     value: Any = None
                     try:
-                        value = await self._call_target(s, policy.timeout)
+                        if policy.timeout is None:  # the common case: no extra coroutine
+                            value = await self._call(s.reducer_name, *s.args)
+                        else:
+                            value = await self._call_target(s, policy.timeout)
                     except Exception as exc:
                         error = exc
                     duration = clock.monotonic_micros() - t0
@@ -234,7 +244,8 @@ class Executor:
                             attempt,
                             error,
                         )
-                    await host.report(result)
+                    if host.execution_callbacks or (not ok and host.error_callbacks):
+                        await host.report(result)
                     if ok or attempt > policy.max_retries or s.status is _CANCELLED:
                         break
                     delay = policy.backoff_delay(attempt, self._random.random())
@@ -279,8 +290,8 @@ class Executor:
             host.execution_ended(s, interrupted)
 
     async def _call_target(self, s: ScheduledReducerCall, limit: Any) -> Any:
-        if limit is None:
-            return await self._call(s.reducer_name, *s.args)
+        """Call the target under ``limit`` (a TimeDuration): a client also gets it as
+        ``timeout=`` so the server-side wait ends too."""
         seconds = limit.micros / 1e6
         with anyio.fail_after(seconds):
             if self._is_client:
