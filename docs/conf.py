@@ -18,6 +18,7 @@ under the public module that owns it, never under the private module that define
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import inspect
 import sys
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from docutils import nodes  # noqa: E402
 from docutils.nodes import Node  # noqa: E402
 from docutils.statemachine import StringList  # noqa: E402
+from sphinx.domains.python import PythonDomain  # noqa: E402
 from sphinx.util.docutils import SphinxDirective  # noqa: E402
 
 import spacetime_sched  # noqa: E402
@@ -53,7 +55,7 @@ html_static_path: list[str] = []
 
 myst_enable_extensions = ["colon_fence", "deflist"]
 # "## Heading" in a page becomes a link target: [text](page.md#heading) resolves.
-myst_heading_anchors = 3
+myst_heading_anchors = 4
 
 nitpicky = True
 #: Names from outside the project (no intersphinx: the build needs no network).
@@ -69,11 +71,11 @@ nitpick_ignore_regex = [
     ("py:.*", r"(TaskGroup|TaskStatus|CancelScope|Event|Lock|CapacityLimiter|Logger)"),
     ("py:.*", r"(Self|TypeAlias|Literal|Any|Final|ClassVar|ParamSpec|TypeVar|Never)"),
     ("py:.*", r"T|T_co|P|R|_T"),
-    ("py:.*", r"(time|_dt|_random|random)\..*"),
+    ("py:.*", r"(time|_dt|_random|random|gc)\..*"),
     # Private names in public signatures (type variables, aliases, internal classes) are shown
     # as text: they have no page, by design.
     ("py:.*", r"spacetime_sched(\.\w+)*\._\w+(\.\w+)*"),
-    ("py:.*", r"(Callback|RowCallback|DurationLike|ConnectionT|F)"),
+    ("py:.*", r"(Callback|RowCallback|DurationLike|ConnectionT|F|ExpiredFire)"),
     # The local server's own internal errors (testing/_server), named in its docstrings.
     ("py:.*", r"(BadArgumentsError|NoSuchFunctionError|SqlError)"),
 ]
@@ -112,6 +114,8 @@ PUBLIC = [
 ]
 #: id(object) -> the public module that documents it.
 HOME: dict[int, str] = {}
+#: Public names a module loads on first use (not in its ``__all__``: they need an extra).
+LAZY = {"spacetime_sched.scheduler": ["PostgresStore"]}
 
 
 def _is_private_path(module: str) -> bool:
@@ -139,6 +143,11 @@ def _publish() -> None:
                 defined is not None and _is_private_path(defined)
             ):
                 obj.__module__ = public
+    for public, names in LAZY.items():
+        for attr in names:
+            obj = getattr(sys.modules[public], attr)
+            HOME[id(obj)] = public
+            obj.__module__ = public
 
 
 _publish()
@@ -271,7 +280,27 @@ class ReExports(SphinxDirective):
         return list(container.children)
 
 
+class _PythonDomain(PythonDomain):
+    """The Python domain, except that a builtin class named in a type hint (``-> type``) never
+    links to a project attribute that happens to share its name (``Codec.type``)."""
+
+    def resolve_xref(
+        self,
+        env: Any,
+        fromdocname: str,
+        builder: Any,
+        typ: str,
+        target: str,
+        node: Any,
+        contnode: Any,
+    ) -> Any:
+        if typ == "class" and inspect.isclass(getattr(builtins, target, None)):
+            return None  # left to Sphinx's builtin resolver: plain text, no warning
+        return super().resolve_xref(env, fromdocname, builder, typ, target, node, contnode)
+
+
 def setup(app: Any) -> None:
+    app.add_domain(_PythonDomain, override=True)
     app.add_directive("public-data", PublicData)
     app.add_directive("re-exports", ReExports)
     app.connect("autodoc-process-docstring", _track)
