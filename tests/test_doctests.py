@@ -7,9 +7,9 @@ example that drifts from the code fails the normal test suite.
 Not imported, by design:
 
 * ``spacetime_sched.__main__``: importing it runs the command line (``python -m``);
-* a module whose optional dependency is not installed (:data:`OPTIONAL`): its extra is not part
-  of the test set-up, and importing it would fail for that reason alone. With the extra
-  installed, its examples run like the others.
+* a module whose optional dependency is not installed (:data:`OPTIONAL`): importing it would
+  fail for that reason alone. The test set-up installs every extra, so there its examples run
+  like the others; a user's ``pytest --pyargs`` without the extra still collects cleanly.
 """
 
 from __future__ import annotations
