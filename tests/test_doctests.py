@@ -9,7 +9,7 @@ Not imported, by design:
 * ``spacetime_sched.__main__``: importing it runs the command line (``python -m``);
 * a module whose optional dependency is not installed (:data:`OPTIONAL`): importing it would
   fail for that reason alone. The test set-up installs every extra, so there its examples run
-  like the others; a user's ``pytest --pyargs`` without the extra still collects cleanly.
+  like the others.
 """
 
 from __future__ import annotations
