@@ -4,6 +4,7 @@ nox -s tests lint typecheck docs # everything CI runs (.ci/run)
 nox -s "tests-3.12(backend='trio')"
 nox -s bench                     # benchmarks beside their peers (APScheduler, the TS SDK)
 nox -s plots                     # docs/img/*.png from the benchmarks' JSON results
+nox -s fuzz                      # the long fuzz run (minutes); `tests` runs a bounded one
 """
 
 from __future__ import annotations
@@ -98,6 +99,15 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install(*PROJECT, *_group("typecheck"))
     session.run("mypy", "spacetime_sched")
+
+
+@nox.session(python="3.11")
+def fuzz(session: nox.Session) -> None:
+    """The long fuzz run: about a million inputs per target, with figures for
+    docs/reliability.md (``nox -s fuzz -- --inputs 10000`` for a shorter one). The bounded
+    run of the same targets is part of ``tests`` (tests/fuzz/test_fuzz.py)."""
+    session.install("-e", ".[test]")
+    session.run("python", "tests/fuzz/run_fuzz.py", *session.posargs)
 
 
 @nox.session(python="3.11")
