@@ -20,7 +20,7 @@ import pytest
 from spacetime_sched import sats
 
 #: Generous: the fixed codecs need about a millisecond for each case below.
-CEILING_S = 2.0
+CEILING_S = 10.0
 
 
 @contextmanager
@@ -226,7 +226,7 @@ def test_the_zero_size_budget_is_per_decode() -> None:
 def test_a_million_units_decode_and_convert_to_json_quickly_and_still_check_each_one() -> None:
     codec = sats.compile(sats.array(sats.UNIT))
     data = sats.MAX_ZERO_SIZE_ELEMENTS.to_bytes(4, "little")
-    with quickly():
+    with quickly(ceiling=30.0):  # a million items twice through JSON: ~0.3 s when idle
         value = codec.decode(data)
         assert codec.from_json(codec.to_json(value)) == value
     assert value == [()] * sats.MAX_ZERO_SIZE_ELEMENTS
