@@ -440,7 +440,8 @@ class ReducerScheduler:
         error unless ``replace_existing``. The remaining keywords are :class:`SchedulePolicy`
         fields (``misfire_grace_time``, ``coalesce``, ``overlap``, ``max_retries``,
         ``backoff_base``, ``backoff_factor``, ``backoff_max``, ``backoff_jitter``, ``timeout``,
-        ``jitter``).
+        ``jitter``, ``delivery``: ``"at_most_once"`` or ``"at_least_once"``, what a shared store
+        does with a fire whose instance died running it; see :class:`DeliveryPolicy`).
         """
         if self._state in (_STOPPING, _CLOSED):
             raise SchedulerClosedError(
