@@ -290,7 +290,9 @@ class ScheduleResult:
     Attributes: ``schedule_id``, ``reducer_name``, ``fire_time`` (the intended time),
     ``started_at``, ``duration``, ``ok``, ``error`` (the exception, or None), ``attempt``
     (1 for the first try, 2 for the first retry, ...), ``value`` (what the target returned),
-    ``missed`` (True when the fire was dropped by the misfire grace time and nothing ran).
+    ``missed`` (True when the fire was dropped by the misfire grace time and nothing ran),
+    ``interrupted`` (True when the instance running the fire died and, under
+    ``delivery="at_most_once"``, the fire is not run again: it may or may not have run).
     """
 
     __slots__ = (
@@ -299,6 +301,7 @@ class ScheduleResult:
         "_started",
         "attempt",
         "error",
+        "interrupted",
         "missed",
         "ok",
         "reducer_name",
@@ -318,6 +321,7 @@ class ScheduleResult:
         attempt: int,
         value: object = None,
         missed: bool = False,
+        interrupted: bool = False,
     ) -> None:
         self.schedule_id = schedule_id
         self.reducer_name = reducer_name
@@ -329,6 +333,7 @@ class ScheduleResult:
         self.attempt = attempt
         self.value = value
         self.missed = missed
+        self.interrupted = interrupted
 
     @property
     def fire_time(self) -> Timestamp:
@@ -351,7 +356,15 @@ class ScheduleResult:
         return TimeDuration._unchecked(self._started - self._fire)
 
     def __repr__(self) -> str:
-        outcome = "missed" if self.missed else "ok" if self.ok else f"error={self.error!r}"
+        outcome = (
+            "missed"
+            if self.missed
+            else "interrupted"
+            if self.interrupted
+            else "ok"
+            if self.ok
+            else f"error={self.error!r}"
+        )
         return (
             f"ScheduleResult(schedule_id={self.schedule_id!r}, fire_time={self.fire_time}, "
             f"attempt={self.attempt}, {outcome}, duration={self.duration})"

@@ -51,7 +51,6 @@ from typing import Any, Final, TypeVar
 import anyio
 import anyio.abc
 import anyio.to_thread
-import attrs
 import psycopg
 import psycopg.errors
 from psycopg import sql
@@ -61,6 +60,7 @@ from ..._errors import InvalidScheduleError, ScheduleStoreError
 from ..._time import TimeDuration, Timestamp
 from ._base import (
     DEFAULT_FIRE_RETENTION,
+    ExpiredFire,
     StoreBase,
     StoredSchedule,
     check_schedule_id,
@@ -142,24 +142,6 @@ _RETRIES: Final = 5
 
 #: How long the listener thread waits for a notification before checking whether to stop (s).
 _LISTEN_SLICE: Final = 0.25
-
-
-@attrs.frozen(slots=True)
-class ExpiredFire:
-    """A fire whose owner's lease expired, as :meth:`PostgresStore.take_over_expired` took it.
-
-    ``rerun`` says what the taker must do: ``True``: run the fire (it is now claimed by the
-    taker, state ``claimed``: call :meth:`~PostgresStore.start_fires` and
-    :meth:`~PostgresStore.finish_fires` as for any claim); ``False``: it was running when its
-    owner died and its schedule is ``at_most_once``, so it is now ``interrupted`` and must be
-    reported, not run.
-    """
-
-    schedule_id: str
-    fire_time: Timestamp
-    previous_owner: str
-    previous_state: str
-    rerun: bool
 
 
 def _safe_dsn(dsn: str) -> tuple[str, str, str]:
@@ -553,6 +535,24 @@ class PostgresStore(StoreBase):
                 logger.error("schedule store: skipping unreadable record: %s", error)
                 errors.append(error)
         self.load_errors = errors
+        return records
+
+    async def load_many(self, schedule_ids: Sequence[str]) -> list[StoredSchedule]:
+        """The readable records among ``schedule_ids``, in store order (absent ids were
+        deleted). Unreadable records are logged and skipped."""
+        ids = sorted({check_schedule_id(schedule_id) for schedule_id in schedule_ids})
+        if not ids:
+            return []
+        query = self._q(
+            f"SELECT {self._COLUMNS} FROM {{s}}.schedules WHERE id = ANY(%s) ORDER BY position"
+        )
+        rows = await self._run(lambda c: c.execute(query, (ids,)).fetchall())
+        records: list[StoredSchedule] = []
+        for row in rows:
+            try:
+                records.append(_record_from_row(tuple(row)))
+            except (ValueError, TypeError, RecursionError) as exc:
+                logger.error("schedule store: skipping unreadable record %r: %s", row[0], exc)
         return records
 
     def _save_rows(self, connection: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> None:
