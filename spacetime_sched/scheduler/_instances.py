@@ -38,6 +38,10 @@ logger: Final = logging.getLogger("spacetime_sched.scheduler")
 #: Seconds between two full reloads of a watchable store (a safety net: changes come at once).
 POLL_EVERY: Final = 30.0
 
+#: Seconds at least between two full reloads: a burst of large batches (each notified as
+#: "reload everything") costs a few reloads, not one per batch.
+FULL_RELOAD_SPACING: Final = 0.5
+
 #: Fires taken over per store call.
 _TAKE_OVER_LIMIT: Final = 1000
 
@@ -99,8 +103,10 @@ class Instances:
             self._changed, self._changed_all = set(), False
             try:
                 if everything:
-                    records = await store.load_all()
-                    self.apply(records, None)
+                    self.apply(await store.load_all(), None)
+                    # Changes of single ids are applied meanwhile only after the spacing
+                    # too; the ids wait in self._changed, nothing is lost.
+                    await anyio.sleep(FULL_RELOAD_SPACING)
                 elif ids:
                     self.apply(await store.load_many(sorted(ids)), ids)
             except Exception as exc:
