@@ -8,6 +8,7 @@ The three-process test with SIGKILL is in tests/test_scheduler_multiprocess.py.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -26,6 +27,13 @@ LEASE = TimeDuration.from_seconds(1)
 @pytest.fixture
 def schema() -> str:
     return fresh_schema()
+
+
+async def until(condition: Callable[[], bool], seconds: float = 2) -> None:
+    """Wait (at most ``seconds``) for a condition that has no event of its own to wait on."""
+    with anyio.fail_after(seconds):
+        while not condition():  # noqa: ASYNC110 - polling a view that has no event
+            await anyio.sleep(0.01)
 
 
 def store(schema: str, owner: str, lease: TimeDuration = LEASE) -> PostgresStore:
@@ -62,9 +70,8 @@ async def test_a_schedule_added_on_one_instance_fires_on_time_from_another(schem
             busy_target, store=store_a, max_concurrent_executions=1, instance_id="A"
         ) as a:
             blocker = a.schedule_in_seconds("block", (), 0)
-            with anyio.fail_after(2):  # A runs the blocker (before B exists to claim it)
-                while a.get_execution_stats()["running_executions"] != 1:
-                    await anyio.sleep(0.01)
+            # A runs the blocker (before B exists to claim it)
+            await until(lambda: a.get_execution_stats()["running_executions"] == 1)
             async with ReducerScheduler(b_calls, store=store_b, instance_id="B") as b:
                 sid = a.schedule_in_seconds("tick", (), 0.1)
                 due = a.get_schedule(sid).next_run
@@ -91,17 +98,11 @@ async def test_pausing_and_cancelling_on_one_instance_reach_the_other_at_once(sc
             ReducerScheduler(calls, store=store_b) as b,
         ):
             sid = a.schedule_at_interval("tick", (), 3600)
-            with anyio.fail_after(2):
-                while sid not in b:
-                    await anyio.sleep(0.02)
+            await until(lambda: sid in b)
             a.pause(sid)
-            with anyio.fail_after(2):
-                while b.get_schedule(sid).status.value != "paused":
-                    await anyio.sleep(0.02)
+            await until(lambda: b.get_schedule(sid).status.value == "paused")
             a.cancel_schedule(sid)  # finished: deleted from the store, forgotten by B
-            with anyio.fail_after(2):
-                while sid in b:
-                    await anyio.sleep(0.02)
+            await until(lambda: sid not in b)
         assert calls.calls == []
 
 
@@ -146,9 +147,7 @@ async def test_a_dead_instances_fire_is_taken_over_by_its_delivery_option(
     async with store(schema, "live") as live:
         async with ReducerScheduler(calls, store=live, instance_id="live") as scheduler:
             scheduler.add_error_callback(reports.append)
-            with anyio.fail_after(5):
-                while not calls.calls and not reports:
-                    await anyio.sleep(0.02)
+            await until(lambda: bool(calls.calls or reports), 5)
             await anyio.sleep(0.5)  # nothing more happens
             stats = scheduler.get_execution_stats()
         if reruns:
@@ -159,8 +158,11 @@ async def test_a_dead_instances_fire_is_taken_over_by_its_delivery_option(
         else:
             assert calls.calls == []
             (report,) = reports
-            assert report.interrupted and not report.ok and report.fire_time == fire
-            assert "interrupted" in str(report.error) and "'dead'" in str(report.error)
+            assert report.interrupted
+            assert not report.ok
+            assert report.fire_time == fire
+            assert "interrupted" in str(report.error)
+            assert "'dead'" in str(report.error)
             assert stats["interrupted_executions"] == 1
             assert await live.fire_state("job", fire) == "interrupted"
         assert await live.claimed_by("job", fire) == "live"
