@@ -157,14 +157,19 @@ class Instances:
 
     async def _take_over_loop(self, store: LeasingStore, tg: anyio.abc.TaskGroup) -> None:
         period = store.lease_ttl.micros / 3e6
+        # The first round also takes this instance's own expired claims: they can only be
+        # left by a previous process that ran under the same instance id and died.
+        first = True
         while True:
-            await anyio.sleep(period)
+            if not first:
+                await anyio.sleep(period)
             if not self._book.accepting:
                 continue
             try:
                 expired = await store.take_over_expired(
-                    self._persistence.owner, limit=_TAKE_OVER_LIMIT
+                    self._persistence.owner, limit=_TAKE_OVER_LIMIT, include_own=first
                 )
+                first = False
             except Exception as exc:
                 logger.warning("schedule store: taking over expired fires failed: %r", exc)
                 continue

@@ -417,9 +417,15 @@ class LeasingStore(ScheduleStore, Protocol):
         ...
 
     async def take_over_expired(
-        self, owner: str, now: Timestamp | None = None, *, limit: int = 1000
+        self,
+        owner: str,
+        now: Timestamp | None = None,
+        *,
+        limit: int = 1000,
+        include_own: bool = False,
     ) -> list[ExpiredFire]:
-        """Take the live claims whose leases expired and make them ``owner``'s."""
+        """Take the live claims whose leases expired (other owners', and ``owner``'s own
+        only if ``include_own``) and make them ``owner``'s."""
         ...
 
 

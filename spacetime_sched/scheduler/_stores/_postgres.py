@@ -750,7 +750,12 @@ class PostgresStore(StoreBase):
         return sorted((str(sid), Timestamp(int(fire))) for sid, fire in rows)
 
     async def take_over_expired(
-        self, owner: str, now: Timestamp | None = None, *, limit: int = 1000
+        self,
+        owner: str,
+        now: Timestamp | None = None,
+        *,
+        limit: int = 1000,
+        include_own: bool = False,
     ) -> list[ExpiredFire]:
         """Take the live claims whose leases expired (their owners died) and make them
         ``owner``'s; at most ``limit`` per call.
@@ -761,6 +766,10 @@ class PostgresStore(StoreBase):
         ``claimed`` again under ``owner``'s lease when it must run again (it had not started,
         or its schedule is ``at_least_once``), and ``interrupted`` otherwise; see
         :class:`ExpiredFire`.
+
+        ``owner``'s own claims are left alone (a live instance renews them; one starved of
+        CPU past its lease must not run its own fire twice) unless ``include_own``: for an
+        instance starting under the name of a previous incarnation that died.
         """
         if not 1 <= limit <= 100_000:
             raise InvalidScheduleError("take_over_expired: limit must be in 1..100000")
@@ -771,6 +780,7 @@ class PostgresStore(StoreBase):
                 SELECT f.schedule_id, f.fire_micros, f.owner, f.state
                 FROM {{s}}.fires f
                 WHERE f.state IN ('claimed', 'running') AND f.lease_until_micros < {at}
+                  AND (%(own)s OR f.owner <> %(owner)s)
                 ORDER BY f.lease_until_micros
                 LIMIT %(limit)s
                 FOR UPDATE SKIP LOCKED
@@ -789,7 +799,12 @@ class PostgresStore(StoreBase):
             RETURNING d.schedule_id, d.fire_micros, d.owner, d.state, d.rerun
             """
         )
-        params: dict[str, Any] = {"owner": owner, "ttl": self.lease_ttl.micros, "limit": limit}
+        params: dict[str, Any] = {
+            "owner": owner,
+            "ttl": self.lease_ttl.micros,
+            "limit": limit,
+            "own": include_own,
+        }
         if now is not None:
             params["now"] = now.micros_since_epoch
         rows = await self._run(lambda c: c.execute(query, params).fetchall())
