@@ -89,7 +89,8 @@ async def run(dsn: str, schema: str, owner: str, stop_file: Path) -> None:
     ):
         scheduler.add_error_callback(on_error)
         await anyio.to_thread.run_sync(record, "ready", owner)
-        while not stop_file.exists():  # noqa: ASYNC110 - a file has no event to wait on
+        stop = anyio.Path(stop_file)
+        while not await stop.exists():  # noqa: ASYNC110 - a file has no event to wait on
             await anyio.sleep(0.1)
 
 

@@ -67,7 +67,7 @@ async def q(dsn: str, schema: str, text: str, *params: Any) -> list[tuple[Any, .
 
 async def until(condition: Callable[[], Any], seconds: float, what: str) -> None:
     with anyio.move_on_after(seconds):
-        while not await condition():
+        while not await condition():  # noqa: ASYNC110 - polling the database
             await anyio.sleep(0.1)
         return
     pytest.fail(f"timed out after {seconds} s waiting for {what}")
