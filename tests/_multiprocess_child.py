@@ -1,7 +1,7 @@
 """One scheduler process of tests/test_scheduler_multiprocess.py (run as a script).
 
 ``python _multiprocess_child.py DSN SCHEMA BACKEND OWNER STOP_FILE``: runs a ReducerScheduler on
-a PostgresStore (lease 1 s) until STOP_FILE exists. Its target does the fire's *work* and
+a PostgresStore (lease 2 s) until STOP_FILE exists. Its target does the fire's *work* and
 records the execution in one transaction, so a committed execution row means the work was
 done and a kill before the commit leaves neither. Interrupted fires reported to it are
 recorded too. It writes a ``ready`` row once its scheduler runs.
@@ -76,7 +76,7 @@ async def run(dsn: str, schema: str, owner: str, stop_file: Path) -> None:
         if result.interrupted:
             await anyio.to_thread.run_sync(record, "interrupted", result.schedule_id)
 
-    store = PostgresStore(dsn, schema=schema, owner=owner, lease_ttl=TimeDuration.from_seconds(1))
+    store = PostgresStore(dsn, schema=schema, owner=owner, lease_ttl=TimeDuration.from_seconds(2))
     async with (
         store,
         ReducerScheduler(

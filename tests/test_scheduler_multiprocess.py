@@ -1,7 +1,7 @@
 """Three scheduler processes on one PostgreSQL, one of them killed with SIGKILL mid-run.
 
 Each process (tests/_multiprocess_child.py) runs a ReducerScheduler on a PostgresStore with a
-1 s lease. N one-shot schedules, due within a few seconds, are added once all three run; when
+2 s lease. N one-shot schedules, due within a few seconds, are added once all three run; when
 about a third of them have executed, process 0 is killed. Its target does each fire's work and
 records the execution in one transaction, so an ``executions`` row exists exactly when that
 execution's work committed; a process killed mid-transaction leaves none.

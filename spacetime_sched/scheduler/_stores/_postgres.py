@@ -174,7 +174,7 @@ class PostgresStore(StoreBase):
     ``lease_ttl`` is how long a claim stays this instance's without a renewal.
     ``fire_retention`` bounds the claim ledger as in :class:`SQLiteStore`.
     ``max_connections`` bounds the connections (and worker threads) used at once, besides
-    the listener's; ``connect_timeout`` is in whole seconds (libpq's unit).
+    the listener's and one for lease renewals; ``connect_timeout`` is in whole seconds (libpq's unit).
     """
 
     def __init__(
@@ -212,6 +212,9 @@ class PostgresStore(StoreBase):
         self._retention = fire_retention.micros
         self._connect_timeout = connect_timeout
         self._limiter = anyio.CapacityLimiter(max_connections)
+        # Lease renewals have a connection of their own: queued behind a burst of claims and
+        # saves, a renewal could come too late and hand a live instance's fires to another.
+        self._lease_limiter = anyio.CapacityLimiter(1)
         self._idle: list[psycopg.Connection[Any]] = []
         # Guards _idle against the worker threads and aclose: a connection is either idle,
         # in one worker's hands, or closed, never lost.
@@ -284,7 +287,11 @@ class PostgresStore(StoreBase):
         finally:
             self._give_back(connection)
 
-    async def _run(self, work: Callable[[psycopg.Connection[Any]], _R]) -> _R:
+    async def _run(
+        self,
+        work: Callable[[psycopg.Connection[Any]], _R],
+        limiter: anyio.CapacityLimiter | None = None,
+    ) -> _R:
         if self._state != "open":
             raise ScheduleStoreError(
                 f"PostgresStore({self._display!r}) is closed"
@@ -293,7 +300,9 @@ class PostgresStore(StoreBase):
             )
         # Not abandoned on cancellation: the thread finishes its transaction and hands its
         # connection back, so a cancelled call leaves the store consistent and usable.
-        return await anyio.to_thread.run_sync(self._in_thread, work, limiter=self._limiter)
+        return await anyio.to_thread.run_sync(
+            self._in_thread, work, limiter=self._limiter if limiter is None else limiter
+        )
 
     # -- opening: migrate, listen ---------------------------------------------------------------
 
@@ -734,7 +743,9 @@ class PostgresStore(StoreBase):
             f"UPDATE {{s}}.fires SET lease_until_micros = {_DB_NOW} + %s "
             "WHERE owner = %s AND state IN ('claimed', 'running')"
         )
-        return await self._run(lambda c: c.execute(query, (ttl_micros, owner)).rowcount)
+        return await self._run(
+            lambda c: c.execute(query, (ttl_micros, owner)).rowcount, self._lease_limiter
+        )
 
     async def release_claims(self, owner: str) -> list[tuple[str, Timestamp]]:
         """Give back ``owner``'s claims that have not started (graceful shutdown).
