@@ -174,7 +174,8 @@ class PostgresStore(StoreBase):
     ``lease_ttl`` is how long a claim stays this instance's without a renewal.
     ``fire_retention`` bounds the claim ledger as in :class:`SQLiteStore`.
     ``max_connections`` bounds the connections (and worker threads) used at once, besides
-    the listener's and one for lease renewals; ``connect_timeout`` is in whole seconds (libpq's unit).
+    the listener's and one for lease renewals; ``connect_timeout`` is in whole seconds
+    (libpq's unit).
     """
 
     def __init__(
