@@ -163,13 +163,13 @@ class Instances:
         while True:
             if not first:
                 await anyio.sleep(period)
+            own, first = first, False
             if not self._book.accepting:
                 continue
             try:
                 expired = await store.take_over_expired(
-                    self._persistence.owner, limit=_TAKE_OVER_LIMIT, include_own=first
+                    self._persistence.owner, limit=_TAKE_OVER_LIMIT, include_own=own
                 )
-                first = False
             except Exception as exc:
                 logger.warning("schedule store: taking over expired fires failed: %r", exc)
                 continue
