@@ -161,7 +161,14 @@ async def test_three_processes_one_killed_each_fire_once_by_delivery(
                     schema,
                     "SELECT count(*) FROM {s}.fires WHERE state IN ('done', 'interrupted')",
                 )
-                return bool(rows[0][0] == N)
+                # ... and each interrupted fire's report written (callbacks run after it)
+                reported = await q(
+                    dsn,
+                    schema,
+                    "SELECT (SELECT count(*) FROM {s}.fires WHERE state = 'interrupted')"
+                    " = (SELECT count(*) FROM {s}.interrupted)",
+                )
+                return bool(rows[0][0] == N and reported[0][0])
 
             await until(all_settled, 90, "every fire to be done or interrupted")
             elapsed = time.monotonic() - t0
