@@ -45,9 +45,10 @@ from spacetime_sched.scheduler._stores._postgres import PostgresStore
 
 CHILD = Path(__file__).with_name("_multiprocess_child.py")
 PROCESSES = 3
-#: One-shot schedules per run. 3,000 keeps a run near 20 s on a 2-core CI machine (both
-#: delivery options: about 40 s per backend); the issue's 10,000 pass too but take about 40 s
-#: a run (three processes contend for every claim): ``SPACETIME_SCHED_MP_N=10000``.
+#: One-shot schedules per run. 3,000 keeps a run near 12 s on the shared 2-core machine (both
+#: delivery options: about 25 s per backend); the issue's 10,000 pass too but take about 23 s
+#: a run, 50 s per backend (three processes contend for every claim):
+#: ``SPACETIME_SCHED_MP_N=10000``.
 N = int(os.environ.get("SPACETIME_SCHED_MP_N", "3000"))
 #: Their fire times spread over this many seconds, starting a second after they are added.
 SPREAD_SECONDS = 3
