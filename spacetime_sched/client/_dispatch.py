@@ -16,6 +16,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+import anyio
+
 from .._errors import ConnectionClosedError, ProtocolError, QueryError
 from ..protocol import (
     EventTable,
@@ -115,8 +117,10 @@ class Dispatcher:
 
     async def handle(self, messages: list[ServerMessage]) -> None:
         handlers = self._handlers
-        for message in messages:
+        for count, message in enumerate(messages, 1):
             await handlers[type(message)](self, message)
+            if not count % 256:  # a big v3 frame must not starve the other tasks
+                await anyio.lowlevel.checkpoint()
 
     # --- after a reconnect ----------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ __all__ = [
     "COMPRESSION_NONE",
     "COMPRESSION_THRESHOLD",
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_MAX_MESSAGES_PER_FRAME",
     "Compression",
     "decode_client_frame",
     "decode_server_frame",
@@ -55,6 +56,13 @@ COMPRESSION_THRESHOLD: Final = 1024
 #: Default bound on a decompressed frame: generous for big subscriptions, small enough that a
 #: decompression bomb cannot exhaust memory.
 DEFAULT_MAX_MESSAGE_SIZE: Final = 64 * 1024 * 1024
+
+#: Default bound on the messages in one batched (v3) frame. SpacetimeDB puts at most 4096 in a
+#: frame (``ClientConnectionReceiver::DEFAULT_RECV_MANY_LIMIT``, crates/core/src/client/
+#: client_connection.rs:166, the batch size of ``encode_v3_batch`` in crates/client-api/src/
+#: routes/subscribe.rs:1454); without a bound, a 48 KB gzip frame of tiny messages decodes to
+#: millions of them, seconds of work and hundreds of MiB before the first one is applied.
+DEFAULT_MAX_MESSAGES_PER_FRAME: Final = 65_536
 
 #: A compression name, as in the ``compression`` query parameter (case-insensitive).
 Compression: TypeAlias = Literal["none", "gzip", "brotli", "None", "Gzip", "Brotli"]
@@ -166,16 +174,25 @@ def decompress_server_frame(
     )
 
 
+def _too_many(max_messages: int, kind: str) -> ProtocolError:
+    return ProtocolError(
+        f"{kind} frame holds more than max_messages={max_messages} messages (SpacetimeDB "
+        "batches at most 4096 in a frame)"
+    )
+
+
 def decode_server_frame(
     frame: bytes | bytearray | memoryview,
     *,
     batched: bool = False,
     max_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    max_messages: int = DEFAULT_MAX_MESSAGES_PER_FRAME,
 ) -> list[ServerMessage]:
     """Decode a binary server frame into its messages.
 
     ``batched=False`` (protocol v2): the frame holds exactly one message.
-    ``batched=True`` (protocol v3): one or more messages back to back; all are returned.
+    ``batched=True`` (protocol v3): one or more messages back to back; all are returned, and
+    more than ``max_messages`` of them is a :class:`~spacetime_sched.ProtocolError`.
     """
     if frame and frame[0] == COMPRESSION_NONE and len(frame) <= max_size + 1:
         # Uncompressed (the common case for small messages): decode in place, no copy.
@@ -195,21 +212,29 @@ def decode_server_frame(
         return [message]
     messages: list[ServerMessage] = []
     while offset < len(body):
+        if len(messages) == max_messages:
+            raise _too_many(max_messages, "v3 server")
         message, offset = decode_server_message_from(body, offset)
         messages.append(message)
     return messages
 
 
 def decode_client_frame(
-    data: bytes | bytearray | memoryview, *, batched: bool = False
+    data: bytes | bytearray | memoryview,
+    *,
+    batched: bool = False,
+    max_messages: int = DEFAULT_MAX_MESSAGES_PER_FRAME,
 ) -> list[ClientMessage]:
-    """Decode a binary client frame (no compression tag) into its messages."""
+    """Decode a binary client frame (no compression tag) into its messages (at most
+    ``max_messages`` of them)."""
     body = bytes(data)
     if not body:
         raise ProtocolError("empty client frame: expected a ClientMessage")
     messages: list[ClientMessage] = []
     offset = 0
     while offset < len(body):
+        if len(messages) == max_messages:
+            raise _too_many(max_messages, "client")
         message, offset = decode_client_message_from(body, offset)
         messages.append(message)
         if not batched and offset != len(body):
