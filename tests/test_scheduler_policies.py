@@ -9,9 +9,10 @@ import anyio
 import pytest
 from _scheduler_support import START, FakeClient, Recorder, at, seconds
 
-from spacetime_sched import ScheduleAt, TimeDuration
+from spacetime_sched import InvalidScheduleError, ScheduleAt, TimeDuration
 from spacetime_sched.scheduler import (
     CoalescePolicy,
+    DeliveryPolicy,
     OverlapPolicy,
     ReducerScheduler,
     SchedulePolicy,
@@ -275,3 +276,46 @@ async def test_schedules_with_the_same_options_share_one_policy_object() -> None
     assert scheduler.get_schedule(c).policy is SchedulePolicy() or (
         scheduler.get_schedule(c).policy == SchedulePolicy()
     )
+
+
+# --- delivery ----------------------------------------------------------------------------------
+
+
+def test_delivery_defaults_to_at_most_once_and_is_stored_in_the_policy_dict() -> None:
+    assert SchedulePolicy().delivery is DeliveryPolicy.AT_MOST_ONCE
+    policy = SchedulePolicy(delivery="at_least_once")
+    assert policy.delivery is DeliveryPolicy.AT_LEAST_ONCE
+    assert policy.to_dict()["delivery"] == "at_least_once"  # what PostgresStore reads
+    assert SchedulePolicy.from_dict(policy.to_dict()) == policy
+    assert SchedulePolicy.from_dict({}).delivery is DeliveryPolicy.AT_MOST_ONCE  # older records
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["schedule_in_seconds", "schedule_at_interval", "schedule_cron", "schedule_daily"],
+)
+def test_every_schedule_method_takes_the_delivery_keyword(method: str) -> None:
+    clock = VirtualClock(START)
+    scheduler = ReducerScheduler(Recorder(clock), clock=clock)
+    when: dict[str, tuple[object, ...]] = {
+        "schedule_in_seconds": (5,),
+        "schedule_at_interval": (5,),
+        "schedule_cron": ("*/5 * * * *",),
+        "schedule_daily": (3, 0),
+    }
+    sid = getattr(scheduler, method)("r", (), *when[method], delivery="at_least_once")
+    assert scheduler.get_schedule(sid).policy.delivery is DeliveryPolicy.AT_LEAST_ONCE
+    sid = scheduler.schedule_at_time("r", (), at(9), delivery=DeliveryPolicy.AT_LEAST_ONCE)
+    assert scheduler.get_schedule(sid).policy.delivery == "at_least_once"
+    sid = scheduler.schedule_reducer("r", (), at(9))
+    assert scheduler.get_schedule(sid).policy.delivery is DeliveryPolicy.AT_MOST_ONCE
+
+
+def test_a_bad_delivery_is_refused_at_the_call_naming_the_argument() -> None:
+    clock = VirtualClock(START)
+    scheduler = ReducerScheduler(Recorder(clock), clock=clock)
+    with pytest.raises(InvalidScheduleError, match=r"delivery: expected one of .*'exactly_once'"):
+        scheduler.schedule_in_seconds("r", (), 5, delivery="exactly_once")
+    with pytest.raises(InvalidScheduleError, match="delivery"):
+        SchedulePolicy(delivery=1)  # type: ignore[arg-type]
+    assert len(scheduler) == 0

@@ -226,8 +226,10 @@ async def test_fires_of_a_dead_instance_are_taken_over_by_delivery(schema: str) 
         assert await alive.start_fire("again", fire(0), "alive")
         assert await alive.finish_fire("again", fire(0), "alive")
         assert await alive.fire_state("again", fire(0)) == "done"
-        # Interrupted and done fires are never taken over again.
-        assert await alive.take_over_expired("alive", FAR_FUTURE) == [
+        # Interrupted and done fires are never taken over again; the taker's own claims
+        # only when it asks (see the test of include_own below).
+        assert await alive.take_over_expired("alive", FAR_FUTURE) == []
+        assert await alive.take_over_expired("alive", FAR_FUTURE, include_own=True) == [
             ExpiredFire("again", fire(1), "alive", "claimed", rerun=True),
             ExpiredFire("once", fire(1), "alive", "claimed", rerun=True),
         ]
@@ -445,3 +447,13 @@ def test_postgres_store_is_exported_lazily_and_names_its_extra_when_psycopg_is_m
     from spacetime_sched import PostgresStore as exported
 
     assert exported is PostgresStore
+
+
+async def test_an_instance_takes_over_its_own_expired_claims_only_when_asked(schema: str) -> None:
+    # A live instance starved past its lease must not run its own fire a second time; an
+    # instance restarted under a dead one's name takes them back once, at its start.
+    async with stores(schema, "me", lease_ttl=TimeDuration.from_millis(1)) as (me,):
+        assert await me.claim_fires([("job", fire(0))], "me") == [True]
+        assert await me.take_over_expired("me", FAR_FUTURE) == []
+        (taken,) = await me.take_over_expired("me", FAR_FUTURE, include_own=True)
+        assert (taken.previous_owner, taken.rerun) == ("me", True)

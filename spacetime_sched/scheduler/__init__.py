@@ -2,7 +2,8 @@
 
 * :class:`ReducerScheduler`: the engine (``async with ReducerScheduler(conn) as scheduler``).
 * Schedules: :class:`ScheduledReducerCall`, :class:`ScheduleStatus`, :class:`ScheduleResult`,
-  per-schedule :class:`SchedulePolicy` (:class:`CoalescePolicy`, :class:`OverlapPolicy`).
+  per-schedule :class:`SchedulePolicy` (:class:`CoalescePolicy`, :class:`OverlapPolicy`,
+  :class:`DeliveryPolicy`).
 * Triggers: :class:`OnceTrigger`, :class:`IntervalTrigger`, :class:`DailyTrigger`,
   :class:`CronTrigger` (DST-correct), or SpacetimeDB's own ``ScheduleAt``.
 * Stores: :class:`MemoryStore`, :class:`SQLiteStore` (persistent, multi-instance safe),
@@ -26,6 +27,7 @@ from ._engine import CLOCK_JUMP_TOLERANCE_MICROS, ReducerScheduler, ReducerTarge
 from ._models import (
     DEFAULT_POLICY,
     CoalescePolicy,
+    DeliveryPolicy,
     OverlapPolicy,
     ScheduledReducerCall,
     SchedulePolicy,
@@ -74,6 +76,7 @@ __all__ = [
     "WALL_CHECK_INTERVAL_MICROS",
     "Clock",
     "CoalescePolicy",
+    "DeliveryPolicy",
     "CronTrigger",
     "DailyTrigger",
     "IntervalTrigger",

@@ -168,14 +168,18 @@ class ScheduleBook:
             s.status = _RUNNING
         self.active += 1
 
-    async def claim(self, s: ScheduledReducerCall, fire: int) -> bool:
-        """Claim the fire in the shared store; False if another instance has it or the store
-        failed (then the fire is recorded as a failure and not run: never run twice)."""
+    async def claim(self, s: ScheduledReducerCall, fire: int, taken_over: bool = False) -> bool:
+        """Claim the fire in the shared store (a fire ``taken_over`` from a dead instance is
+        already ours) and, for a leasing store, mark it started; False if another instance
+        has it or the store failed (then the fire is recorded as a failure and not run: never
+        run twice)."""
         persistence = self.persistence
         if persistence is None:
             return True
         try:
-            won = await persistence.claim(s.id, fire)
+            won = taken_over or await persistence.claim(s.id, fire)
+            if won and persistence.leasing is not None:
+                won = await persistence.start(s.id, fire)  # False: taken over meanwhile
         except Exception as exc:
             logger.error("schedule %r: claiming fire %s failed: %r", s.id, fire, exc)
             result = ScheduleResult(
@@ -189,6 +193,41 @@ class ScheduleBook:
         if not won:
             self.stats.skipped += 1  # another instance sharing the store runs this fire
         return won
+
+    async def fire_done(self, s: ScheduledReducerCall, fire: int) -> None:
+        """The claimed fire ran (with its retries): mark it done in a leasing store."""
+        if self.persistence is not None:
+            await self.persistence.finish(s.id, fire)
+
+    def start_rerun(self, s: ScheduledReducerCall) -> None:
+        """A fire taken over from a dead instance starts here. A one-shot that this instance
+        had counted as done (another instance won its claim) runs again as its last fire."""
+        if s.status is ScheduleStatus.COMPLETED or s.status is ScheduleStatus.FAILED:
+            s.status = _RUNNING
+        self._start_execution(s)
+
+    def interrupted(self, schedule_id: str, reducer_name: str, fire: int, owner: str) -> None:
+        """Report a fire whose instance died running it and which is not run again
+        (``at_most_once``): stats, last result, callbacks."""
+        self.stats.interrupted += 1
+        now = self._clock.now_micros()
+        error = SchedulerError(
+            f"schedule {schedule_id!r} ({reducer_name}): the execution for "
+            f"{Timestamp._unchecked(fire)} was interrupted: instance {owner!r} died running it; "
+            "not run again (delivery='at_most_once')"
+        )
+        logger.warning("%s", error)
+        result = ScheduleResult(
+            schedule_id, reducer_name, fire, now, 0, False, error, 1, interrupted=True
+        )
+        s = self.schedules.get(schedule_id)
+        if s is not None:
+            s.last_result = result
+            if s.next_micros is None and not s.running and self.persistence is not None:
+                self.persistence.mark_deleted(schedule_id)  # its owner died before deleting it
+        if self.task_group is not None and (self.execution_callbacks or self.error_callbacks):
+            self.task_group.start_soon(self.report, result)
+        self.wake_waiters(schedule_id)
 
     async def report(self, result: ScheduleResult) -> None:
         if self.execution_callbacks:
@@ -222,7 +261,10 @@ class ScheduleBook:
                         if last is None or last.ok  # None: another instance claimed it
                         else ScheduleStatus.FAILED
                     )
-                    self.finish(s)
+                    # A fire another instance claimed is its to finish: with leases, the
+                    # record must outlive this instance's view, for a take-over to run it.
+                    foreign = last is None and self._leasing
+                    self.finish(s, store=not foreign)
         if self.persistence is not None and s.status not in _FINISHED:
             self.persistence.mark_dirty(s)
         self.wake_waiters(s.id)
@@ -302,9 +344,14 @@ class ScheduleBook:
             self._progress = anyio.Event()
         await self._progress.wait()
 
-    def finish(self, s: ScheduledReducerCall) -> None:
-        """``s`` reached a final status: drop it from the store, bound the finished list."""
-        if self.persistence is not None:
+    @property
+    def _leasing(self) -> bool:
+        return self.persistence is not None and self.persistence.leasing is not None
+
+    def finish(self, s: ScheduledReducerCall, store: bool = True) -> None:
+        """``s`` reached a final status: drop it from the store (unless not ``store``),
+        bound the finished list."""
+        if store and self.persistence is not None:
             self.persistence.mark_deleted(s.id)
         retention = self._retention
         if retention is None:

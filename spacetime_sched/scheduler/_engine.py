@@ -6,7 +6,8 @@ A facade over rooms that each hold one concept (``docs/architecture.md`` draws t
   skip, missed), clock steps. Triggers answer their own questions (:mod:`._triggers`).
 * :mod:`._queue`: the fire queue, on the shared lazy-deletion deadline heap.
 * :mod:`._executor`: worker tasks, limiter slots, retries, timeouts.
-* :mod:`._persistence`: write-behind to a store, batched fire claims.
+* :mod:`._persistence`: write-behind to a store, batched fire claims, leases.
+* :mod:`._instances`: other instances' changes, fires of dead instances (shared stores).
 * :mod:`._book`: the schedules, their queue and outcomes (statuses, callbacks, waiters); the
   executor's host.
 
@@ -41,6 +42,7 @@ from .._errors import (
 from .._time import ScheduleAt, TimeDuration, Timestamp
 from ._book import ErrorCallback, ResultCallback, ScheduleBook, takes_result_only
 from ._executor import Executor
+from ._instances import Instances
 from ._models import (
     DEFAULT_POLICY,
     DurationLike,
@@ -316,6 +318,10 @@ class ReducerScheduler:
                         self._tg = book.task_group = tg
                         book.accepting = True
                         tg.start_soon(self._timer_loop)
+                        if persistence is not None:
+                            await Instances(
+                                book, persistence, self._executor, self._policy_cache
+                            ).run(tg)
                         task_status.started()
                         await self._stop_event.wait()
                         self._state = _STOPPING
@@ -331,6 +337,7 @@ class ReducerScheduler:
                         with anyio.CancelScope(shield=True):
                             with anyio.move_on_after(self._shutdown_timeout):
                                 await persistence.flush()
+                                await persistence.release()  # unstarted claims, for others
                     outer.cancel_scope.cancel()
         finally:
             self._state = _CLOSED
@@ -440,7 +447,8 @@ class ReducerScheduler:
         error unless ``replace_existing``. The remaining keywords are :class:`SchedulePolicy`
         fields (``misfire_grace_time``, ``coalesce``, ``overlap``, ``max_retries``,
         ``backoff_base``, ``backoff_factor``, ``backoff_max``, ``backoff_jitter``, ``timeout``,
-        ``jitter``).
+        ``jitter``, ``delivery``: ``"at_most_once"`` or ``"at_least_once"``, what a shared store
+        does with a fire whose instance died running it; see :class:`DeliveryPolicy`).
         """
         if self._state in (_STOPPING, _CLOSED):
             raise SchedulerClosedError(
@@ -682,7 +690,8 @@ class ReducerScheduler:
 
     def get_execution_stats(self) -> dict[str, Any]:
         """A snapshot of execution figures: ``total_executions``, ``successful_executions``,
-        ``failed_executions``, ``missed_executions``, ``skipped_executions``,
+        ``failed_executions``, ``missed_executions``, ``interrupted_executions`` (fires whose
+        instance died running them, reported instead of re-run), ``skipped_executions``,
         ``retried_executions``, ``success_rate``, ``average_duration`` (TimeDuration),
         ``lateness_p50``/``lateness_p99``/``lateness_max`` (of recent fires), ``per_reducer``
         (the same figures by reducer name), ``pending_schedules`` and ``running_executions``."""

@@ -77,8 +77,17 @@ class ExecutionHost(Protocol):
         """Admit one extra execution of ``s`` (trigger_now), per its overlap policy."""
         ...
 
-    async def claim(self, s: ScheduledReducerCall, fire: int) -> bool:
-        """Whether this instance runs the fire (always True without a store)."""
+    async def claim(self, s: ScheduledReducerCall, fire: int, taken_over: bool = False) -> bool:
+        """Whether this instance runs the fire (always True without a store); marks it
+        started in a leasing store."""
+        ...
+
+    async def fire_done(self, s: ScheduledReducerCall, fire: int) -> None:
+        """A claimed fire ran (with its retries)."""
+        ...
+
+    def start_rerun(self, s: ScheduledReducerCall) -> None:
+        """Count a fire taken over from a dead instance as an execution starting."""
         ...
 
     async def report(self, result: ScheduleResult) -> None:
@@ -174,6 +183,19 @@ class Executor:
             return
         await self.worker(s, now, slot)
 
+    async def rerun(self, s: ScheduledReducerCall, fire: int) -> None:
+        """Run a fire taken over from a dead instance (already claimed by this one), once a
+        slot is free."""
+        slot = Slot()
+        await self.limiter.acquire_on_behalf_of(slot)
+        try:
+            self._host.start_rerun(s)
+            await self._execute(s, fire, slot, taken_over=True)
+        finally:
+            if slot.held:
+                slot.held = False
+                self.limiter.release_on_behalf_of(slot)
+
     async def worker(self, s: ScheduledReducerCall, fire: int, slot: Slot) -> None:
         """An execution task: run the admitted fire, then, while fires are backlogged, take the
         next due one instead of exiting (it already holds a slot). Releases the slot at the
@@ -201,7 +223,9 @@ class Executor:
                 slot.held = False
                 self.limiter.release_on_behalf_of(slot)
 
-    async def _execute(self, s: ScheduledReducerCall, fire: int, slot: Slot) -> None:
+    async def _execute(
+        self, s: ScheduledReducerCall, fire: int, slot: Slot, taken_over: bool = False
+    ) -> None:
         """Run one admitted fire of ``s`` (with retries, then any buffered fire). Holds the
         limiter ``slot`` while calling the target, not while backing off."""
         limiter = self.limiter
@@ -212,7 +236,8 @@ class Executor:
         interrupted = False
         try:
             while True:
-                claimed = await host.claim(s, fire) if self._claims else True
+                claimed = await host.claim(s, fire, taken_over) if self._claims else True
+                taken_over = False  # a buffered fire after it is claimed as usual
                 attempt = 1
                 while claimed:
                     started = clock.now_micros()
@@ -256,6 +281,8 @@ class Executor:
                     slot.held = True
                     attempt += 1
                     stats.retries += 1
+                if claimed and self._claims:
+                    await host.fire_done(s, fire)
                 buffered = s.buffered
                 if (
                     buffered is None

@@ -24,6 +24,7 @@ from ._triggers import OnceTrigger, Trigger
 
 __all__ = [
     "CoalescePolicy",
+    "DeliveryPolicy",
     "DurationLike",
     "OverlapPolicy",
     "ScheduleLike",
@@ -92,6 +93,25 @@ class OverlapPolicy(str, enum.Enum):
     ALLOW_ALL = "allow_all"
 
 
+class DeliveryPolicy(str, enum.Enum):
+    """What happens to a fire whose instance died while running it (shared stores).
+
+    A fire is claimed once, across every instance sharing a store, and then *started*. If
+    the instance holding it dies, another one takes it over once its lease expires
+    (``PostgresStore``; in a single-process store a fire dies with its scheduler):
+
+    * ``AT_MOST_ONCE`` (default): a fire that had started is not run again but reported as
+      *interrupted* (its reducer may or may not have run; reducer calls are not idempotent).
+    * ``AT_LEAST_ONCE``: it runs again on the instance that took it over, so it may run twice
+      if the first run got its work done before the instance died.
+
+    A fire that was claimed but had not started runs in either case: it never ran.
+    """
+
+    AT_MOST_ONCE = "at_most_once"
+    AT_LEAST_ONCE = "at_least_once"
+
+
 def to_duration(value: object, what: str) -> TimeDuration:
     """A TimeDuration from a TimeDuration, timedelta, or a number of seconds."""
     if type(value) is TimeDuration:
@@ -152,6 +172,10 @@ def _overlap(value: object) -> OverlapPolicy:
     return _enum(OverlapPolicy, value, "overlap")
 
 
+def _delivery(value: object) -> DeliveryPolicy:
+    return _enum(DeliveryPolicy, value, "delivery")
+
+
 def _enum(cls: type[_E], value: object, what: str) -> _E:
     try:
         return cls(value)
@@ -193,6 +217,8 @@ class SchedulePolicy:
       and enforced with :func:`anyio.fail_after`. A timeout is a failure (and retried).
     * ``jitter`` (default none): each fire is delayed by a random amount up to this, but never
       past the schedule's next fire time.
+    * ``delivery`` (default ``"at_most_once"``): whether a fire interrupted by the death of
+      the instance running it runs again; see :class:`DeliveryPolicy`.
     """
 
     misfire_grace_time: TimeDuration | None = attrs.field(
@@ -211,6 +237,7 @@ class SchedulePolicy:
     backoff_jitter: float = attrs.field(default=0.1, validator=_check_fraction)
     timeout: TimeDuration | None = attrs.field(default=None, converter=_timeout)
     jitter: TimeDuration | None = attrs.field(default=None, converter=_jitter)
+    delivery: DeliveryPolicy = attrs.field(default=DeliveryPolicy.AT_MOST_ONCE, converter=_delivery)
 
     def backoff_delay(self, attempt: int, random_fraction: float) -> int:
         """Microseconds to wait after failed attempt number ``attempt`` (1-based);
@@ -236,6 +263,7 @@ class SchedulePolicy:
             "backoff_jitter": self.backoff_jitter,
             "timeout": micros(self.timeout),
             "jitter": micros(self.jitter),
+            "delivery": self.delivery.value,
         }
 
     @classmethod
@@ -262,7 +290,9 @@ class ScheduleResult:
     Attributes: ``schedule_id``, ``reducer_name``, ``fire_time`` (the intended time),
     ``started_at``, ``duration``, ``ok``, ``error`` (the exception, or None), ``attempt``
     (1 for the first try, 2 for the first retry, ...), ``value`` (what the target returned),
-    ``missed`` (True when the fire was dropped by the misfire grace time and nothing ran).
+    ``missed`` (True when the fire was dropped by the misfire grace time and nothing ran),
+    ``interrupted`` (True when the instance running the fire died and, under
+    ``delivery="at_most_once"``, the fire is not run again: it may or may not have run).
     """
 
     __slots__ = (
@@ -271,6 +301,7 @@ class ScheduleResult:
         "_started",
         "attempt",
         "error",
+        "interrupted",
         "missed",
         "ok",
         "reducer_name",
@@ -290,6 +321,7 @@ class ScheduleResult:
         attempt: int,
         value: object = None,
         missed: bool = False,
+        interrupted: bool = False,
     ) -> None:
         self.schedule_id = schedule_id
         self.reducer_name = reducer_name
@@ -301,6 +333,7 @@ class ScheduleResult:
         self.attempt = attempt
         self.value = value
         self.missed = missed
+        self.interrupted = interrupted
 
     @property
     def fire_time(self) -> Timestamp:
@@ -323,7 +356,15 @@ class ScheduleResult:
         return TimeDuration._unchecked(self._started - self._fire)
 
     def __repr__(self) -> str:
-        outcome = "missed" if self.missed else "ok" if self.ok else f"error={self.error!r}"
+        outcome = (
+            "missed"
+            if self.missed
+            else "interrupted"
+            if self.interrupted
+            else "ok"
+            if self.ok
+            else f"error={self.error!r}"
+        )
         return (
             f"ScheduleResult(schedule_id={self.schedule_id!r}, fire_time={self.fire_time}, "
             f"attempt={self.attempt}, {outcome}, duration={self.duration})"

@@ -34,6 +34,7 @@ class ExecutionStats:
         "_lateness_next",
         "duration",
         "failed",
+        "interrupted",
         "lateness_max",
         "missed",
         "ok",
@@ -48,6 +49,7 @@ class ExecutionStats:
         self.ok = 0
         self.failed = 0
         self.missed = 0
+        self.interrupted = 0  # fires whose instance died running them, not run again
         self.skipped = 0
         self.retries = 0
         self.duration = 0
@@ -98,6 +100,7 @@ class ExecutionStats:
             "successful_executions": self.ok,
             "failed_executions": self.failed,
             "missed_executions": self.missed,
+            "interrupted_executions": self.interrupted,
             "skipped_executions": self.skipped,
             "retried_executions": self.retries,
             "success_rate": self.ok / self.total if self.total else 1.0,

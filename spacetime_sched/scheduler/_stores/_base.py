@@ -19,7 +19,7 @@ import os
 import socket
 import struct
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
@@ -33,6 +33,8 @@ from ...sats import Some, SumValue
 __all__ = [
     "DEFAULT_FIRE_RETENTION",
     "BatchScheduleStore",
+    "ExpiredFire",
+    "LeasingStore",
     "ScheduleStore",
     "StoredSchedule",
     "StoreBase",
@@ -43,6 +45,7 @@ __all__ = [
     "encode_value",
     "loads_value",
     "reject_json_constant",
+    "WatchableStore",
 ]
 
 _StoreT = TypeVar("_StoreT", bound="StoreBase")
@@ -366,6 +369,80 @@ class BatchScheduleStore(ScheduleStore, Protocol):
 
     async def claim_fires(self, fires: Iterable[tuple[str, Timestamp]], owner: str) -> list[bool]:
         """:meth:`~ScheduleStore.claim_fire` for each (schedule id, fire time), in order."""
+        ...
+
+
+@attrs.frozen(slots=True)
+class ExpiredFire:
+    """A fire whose owner's lease expired, as :meth:`LeasingStore.take_over_expired` took it.
+
+    ``rerun`` says what the taker must do: ``True``: run the fire (it is now claimed by the
+    taker, state ``claimed``: start and finish it as any claim); ``False``: it was running
+    when its owner died and its schedule is ``at_most_once``, so it is now ``interrupted``
+    and must be reported, not run.
+    """
+
+    schedule_id: str
+    fire_time: Timestamp
+    previous_owner: str
+    previous_state: str
+    rerun: bool
+
+
+@runtime_checkable
+class LeasingStore(ScheduleStore, Protocol):
+    """A store whose claims are leases, for instances that may die (``PostgresStore``).
+
+    Optional: the engine marks each won fire started before calling the target and finished
+    after it, renews its leases every third of ``lease_ttl``, takes over the fires of dead
+    instances, and gives back unstarted claims when it stops gracefully.
+    """
+
+    lease_ttl: TimeDuration
+
+    async def start_fires(self, fires: Iterable[tuple[str, Timestamp]], owner: str) -> list[bool]:
+        """Mark claimed fires running; False for one that is no longer ``owner``'s."""
+        ...
+
+    async def finish_fires(self, fires: Iterable[tuple[str, Timestamp]], owner: str) -> list[bool]:
+        """Mark fires done; False for one taken over meanwhile."""
+        ...
+
+    async def renew_leases(self, owner: str, ttl: TimeDuration | None = None) -> int:
+        """Extend every live claim of ``owner``; returns how many."""
+        ...
+
+    async def release_claims(self, owner: str) -> list[tuple[str, Timestamp]]:
+        """Give back ``owner``'s claims that have not started."""
+        ...
+
+    async def take_over_expired(
+        self,
+        owner: str,
+        now: Timestamp | None = None,
+        *,
+        limit: int = 1000,
+        include_own: bool = False,
+    ) -> list[ExpiredFire]:
+        """Take the live claims whose leases expired (other owners', and ``owner``'s own
+        only if ``include_own``) and make them ``owner``'s."""
+        ...
+
+
+@runtime_checkable
+class WatchableStore(ScheduleStore, Protocol):
+    """A store that says when other instances change schedules (``PostgresStore``).
+
+    Optional: the engine reloads the changed schedules at once, so a schedule added, paused,
+    rescheduled or cancelled on one instance takes effect on the others without a poll.
+    """
+
+    def changes(self) -> AsyncIterator[str | None]:
+        """Ids of schedules other instances saved or deleted; ``None``: reload everything."""
+        ...
+
+    async def load_many(self, schedule_ids: Sequence[str]) -> list[StoredSchedule]:
+        """The readable records among ``schedule_ids`` (absent ones were deleted)."""
         ...
 
 

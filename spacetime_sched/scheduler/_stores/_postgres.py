@@ -51,7 +51,6 @@ from typing import Any, Final, TypeVar
 import anyio
 import anyio.abc
 import anyio.to_thread
-import attrs
 import psycopg
 import psycopg.errors
 from psycopg import sql
@@ -61,6 +60,7 @@ from ..._errors import InvalidScheduleError, ScheduleStoreError
 from ..._time import TimeDuration, Timestamp
 from ._base import (
     DEFAULT_FIRE_RETENTION,
+    ExpiredFire,
     StoreBase,
     StoredSchedule,
     check_schedule_id,
@@ -144,24 +144,6 @@ _RETRIES: Final = 5
 _LISTEN_SLICE: Final = 0.25
 
 
-@attrs.frozen(slots=True)
-class ExpiredFire:
-    """A fire whose owner's lease expired, as :meth:`PostgresStore.take_over_expired` took it.
-
-    ``rerun`` says what the taker must do: ``True``: run the fire (it is now claimed by the
-    taker, state ``claimed``: call :meth:`~PostgresStore.start_fires` and
-    :meth:`~PostgresStore.finish_fires` as for any claim); ``False``: it was running when its
-    owner died and its schedule is ``at_most_once``, so it is now ``interrupted`` and must be
-    reported, not run.
-    """
-
-    schedule_id: str
-    fire_time: Timestamp
-    previous_owner: str
-    previous_state: str
-    rerun: bool
-
-
 def _safe_dsn(dsn: str) -> tuple[str, str, str]:
     """``(display, password, checked dsn)``: the DSN shown without any password."""
     try:
@@ -192,7 +174,8 @@ class PostgresStore(StoreBase):
     ``lease_ttl`` is how long a claim stays this instance's without a renewal.
     ``fire_retention`` bounds the claim ledger as in :class:`SQLiteStore`.
     ``max_connections`` bounds the connections (and worker threads) used at once, besides
-    the listener's; ``connect_timeout`` is in whole seconds (libpq's unit).
+    the listener's and one for lease renewals; ``connect_timeout`` is in whole seconds
+    (libpq's unit).
     """
 
     def __init__(
@@ -230,6 +213,9 @@ class PostgresStore(StoreBase):
         self._retention = fire_retention.micros
         self._connect_timeout = connect_timeout
         self._limiter = anyio.CapacityLimiter(max_connections)
+        # Lease renewals have a connection of their own: queued behind a burst of claims and
+        # saves, a renewal could come too late and hand a live instance's fires to another.
+        self._lease_limiter = anyio.CapacityLimiter(1)
         self._idle: list[psycopg.Connection[Any]] = []
         # Guards _idle against the worker threads and aclose: a connection is either idle,
         # in one worker's hands, or closed, never lost.
@@ -302,7 +288,11 @@ class PostgresStore(StoreBase):
         finally:
             self._give_back(connection)
 
-    async def _run(self, work: Callable[[psycopg.Connection[Any]], _R]) -> _R:
+    async def _run(
+        self,
+        work: Callable[[psycopg.Connection[Any]], _R],
+        limiter: anyio.CapacityLimiter | None = None,
+    ) -> _R:
         if self._state != "open":
             raise ScheduleStoreError(
                 f"PostgresStore({self._display!r}) is closed"
@@ -311,7 +301,9 @@ class PostgresStore(StoreBase):
             )
         # Not abandoned on cancellation: the thread finishes its transaction and hands its
         # connection back, so a cancelled call leaves the store consistent and usable.
-        return await anyio.to_thread.run_sync(self._in_thread, work, limiter=self._limiter)
+        return await anyio.to_thread.run_sync(
+            self._in_thread, work, limiter=self._limiter if limiter is None else limiter
+        )
 
     # -- opening: migrate, listen ---------------------------------------------------------------
 
@@ -555,6 +547,24 @@ class PostgresStore(StoreBase):
         self.load_errors = errors
         return records
 
+    async def load_many(self, schedule_ids: Sequence[str]) -> list[StoredSchedule]:
+        """The readable records among ``schedule_ids``, in store order (absent ids were
+        deleted). Unreadable records are logged and skipped."""
+        ids = sorted({check_schedule_id(schedule_id) for schedule_id in schedule_ids})
+        if not ids:
+            return []
+        query = self._q(
+            f"SELECT {self._COLUMNS} FROM {{s}}.schedules WHERE id = ANY(%s) ORDER BY position"
+        )
+        rows = await self._run(lambda c: c.execute(query, (ids,)).fetchall())
+        records: list[StoredSchedule] = []
+        for row in rows:
+            try:
+                records.append(_record_from_row(tuple(row)))
+            except (ValueError, TypeError, RecursionError) as exc:
+                logger.error("schedule store: skipping unreadable record %r: %s", row[0], exc)
+        return records
+
     def _save_rows(self, connection: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> None:
         rows = sorted(rows, key=lambda row: str(row[0]))  # one lock order for racing batches
         with connection.cursor() as cursor:
@@ -734,7 +744,9 @@ class PostgresStore(StoreBase):
             f"UPDATE {{s}}.fires SET lease_until_micros = {_DB_NOW} + %s "
             "WHERE owner = %s AND state IN ('claimed', 'running')"
         )
-        return await self._run(lambda c: c.execute(query, (ttl_micros, owner)).rowcount)
+        return await self._run(
+            lambda c: c.execute(query, (ttl_micros, owner)).rowcount, self._lease_limiter
+        )
 
     async def release_claims(self, owner: str) -> list[tuple[str, Timestamp]]:
         """Give back ``owner``'s claims that have not started (graceful shutdown).
@@ -750,7 +762,12 @@ class PostgresStore(StoreBase):
         return sorted((str(sid), Timestamp(int(fire))) for sid, fire in rows)
 
     async def take_over_expired(
-        self, owner: str, now: Timestamp | None = None, *, limit: int = 1000
+        self,
+        owner: str,
+        now: Timestamp | None = None,
+        *,
+        limit: int = 1000,
+        include_own: bool = False,
     ) -> list[ExpiredFire]:
         """Take the live claims whose leases expired (their owners died) and make them
         ``owner``'s; at most ``limit`` per call.
@@ -761,6 +778,10 @@ class PostgresStore(StoreBase):
         ``claimed`` again under ``owner``'s lease when it must run again (it had not started,
         or its schedule is ``at_least_once``), and ``interrupted`` otherwise; see
         :class:`ExpiredFire`.
+
+        ``owner``'s own claims are left alone (a live instance renews them; one starved of
+        CPU past its lease must not run its own fire twice) unless ``include_own``: for an
+        instance starting under the name of a previous incarnation that died.
         """
         if not 1 <= limit <= 100_000:
             raise InvalidScheduleError("take_over_expired: limit must be in 1..100000")
@@ -771,6 +792,7 @@ class PostgresStore(StoreBase):
                 SELECT f.schedule_id, f.fire_micros, f.owner, f.state
                 FROM {{s}}.fires f
                 WHERE f.state IN ('claimed', 'running') AND f.lease_until_micros < {at}
+                  AND (%(own)s OR f.owner <> %(owner)s)
                 ORDER BY f.lease_until_micros
                 LIMIT %(limit)s
                 FOR UPDATE SKIP LOCKED
@@ -789,7 +811,12 @@ class PostgresStore(StoreBase):
             RETURNING d.schedule_id, d.fire_micros, d.owner, d.state, d.rerun
             """
         )
-        params: dict[str, Any] = {"owner": owner, "ttl": self.lease_ttl.micros, "limit": limit}
+        params: dict[str, Any] = {
+            "owner": owner,
+            "ttl": self.lease_ttl.micros,
+            "limit": limit,
+            "own": include_own,
+        }
         if now is not None:
             params["now"] = now.micros_since_epoch
         rows = await self._run(lambda c: c.execute(query, params).fetchall())
