@@ -48,8 +48,14 @@ _SPECIAL = {
 }
 #: Names a table handle or the generated module already uses.
 _HANDLE_NAMES = frozenset({"cache", "count", "find", "rows", "on_insert", "on_delete", "on_update"})
+#: Names the generated module defines or imports: a type of the schema gets another.
 _MODULE_NAMES = frozenset(
-    {"Db", "Module", "Reducers", "SCHEMA_SHA256", "bind", "TypeAlias", "ClassVar", "Final"}
+    {
+        *("Db", "Module", "Reducers", "SCHEMA_SHA256", "bind", "_CLASSES", "attrs", "uuid"),
+        *("Any", "Callable", "ClassVar", "Final", "Mapping", "TypeAlias", "Some", "Row"),
+        *("TableHandle", "UniqueColumn", "CallbackHandle", "ClientCache", "DbConnection"),
+        *("ReducerCallResult", "RuntimeReducers", "register_row_classes", *_SPECIAL.values()),
+    }
 )
 _LINE = 88
 

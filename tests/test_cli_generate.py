@@ -15,9 +15,10 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -35,10 +36,35 @@ from spacetime_sched import (
 )
 from spacetime_sched._cli import EXIT_OK, EXIT_USAGE, main
 from spacetime_sched._codegen import generate_bindings
-from spacetime_sched.client import DbConnection, row_dict, schema_digest
-from spacetime_sched.testing import LocalServer, example_module
+from spacetime_sched.client import DbConnection, Row, register_row_classes, row_dict, schema_digest
+from spacetime_sched.client._rows import row_model, type_key
+from spacetime_sched.testing import LocalServer, Module, ReducerContext, example_module
 
 BIN = Path(sys.executable).parent
+
+
+def make_edge_module() -> Module:
+    """Names that are not plain identifiers or clash with the generated module's own: a table
+    ``from`` with a column ``class``, a unique column ``find`` (the handle's method), a table
+    ``row`` (the base class's name) and reducer parameters ``timeout`` and ``self``."""
+    module = Module("edge")
+    shape = sats.sum(
+        ("circle", sats.F64), ("square", sats.product(("side", sats.F64))), ("none", sats.UNIT)
+    )
+    module.table(
+        "from",
+        [("class", sats.U32), ("find", sats.STRING), ("my_col", sats.option(shape))],
+        primary_key="class",
+        unique="find",
+        public=True,
+    )
+    module.table("row", [("id", sats.U8), ("timestamp", sats.TIMESTAMP)], public=True)
+
+    @module.reducer(params=[("timeout", sats.U8), ("self", sats.STRING), ("shape", shape)])
+    def do_import(ctx: ReducerContext, timeout: int, self_: str, shape: Any) -> None:
+        ctx.db.row.insert({"id": timeout, "timestamp": ctx.timestamp})
+
+    return module
 
 
 @attrs.frozen
@@ -46,6 +72,7 @@ class Generated:
     root: Path
     quickstart: ModuleType
     typed: ModuleType
+    edge: ModuleType
 
 
 def _schema_file(root: Path, name: str, schema: Any) -> Path:
@@ -60,6 +87,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Generated:
     for package, module in [
         ("quickstart_bindings", example_module.make_module()),
         ("typed_bindings", make_typed_module()),
+        ("edge_bindings", make_edge_module()),
     ]:
         schema_file = _schema_file(root, package, module.schema)
         status = main(["generate", "--schema", str(schema_file), "-o", str(root / package)])
@@ -70,6 +98,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Generated:
             root,
             importlib.import_module("quickstart_bindings"),
             importlib.import_module("typed_bindings"),
+            importlib.import_module("edge_bindings"),
         )
     finally:
         sys.path.remove(str(root))
@@ -100,7 +129,8 @@ def test_generating_twice_gives_identical_bytes(generated: Generated, tmp_path: 
 def test_the_generated_code_is_formatted_and_lint_clean(generated: Generated) -> None:
     ruff = shutil.which("ruff", path=str(BIN)) or shutil.which("ruff")
     assert ruff is not None, "ruff is a dev dependency: pip install -e '.[dev]'"
-    packages = [str(generated.root / "quickstart_bindings"), str(generated.root / "typed_bindings")]
+    packages = [str(p) for p in generated.root.iterdir() if p.is_dir()]
+    assert len(packages) == 3
     # Run where a user's project would be: spacetime_sched installed (third-party for isort).
     done = subprocess.run(
         [ruff, "format", "--isolated", "--check", *packages],
@@ -250,6 +280,8 @@ async def test_generate_from_a_database_matches_the_schema_file(tmp_path: Path) 
 GOOD = """\
 from __future__ import annotations
 
+from edge_bindings import From, MyColSquare, Row2, Square
+from edge_bindings import bind as bind_edge
 from quickstart_bindings import Person, bind
 from typed_bindings import Color, ColorNamed, ColorRed, ColorRgb, Everything
 from typed_bindings import bind as bind_typed
@@ -286,6 +318,15 @@ async def use(conn: DbConnection, other: DbConnection) -> list[str]:
     if person is not None and result.reducer == "add_person":
         names.append(str(person.created_at.micros_since_epoch))
     return names
+
+
+async def edge(conn: DbConnection) -> Row2 | None:
+    bound = bind_edge(conn)
+    await bound.reducers.do_import(1, "me", MyColSquare(Square(2.0)), timeout=None)
+    found: From | None = bound.db.from_.class_.find(3)
+    if found is not None and found.my_col is not None:
+        print(found.class_, found.find)
+    return next(iter(bound.db.row), None)
 """
 
 BAD = """\
@@ -351,3 +392,53 @@ def test_usage_errors_exit_2_and_say_what_is_wrong(
     with pytest.raises(SystemExit) as exited:
         main(["generate", "-o", str(tmp_path / "a")])  # neither --uri nor --schema
     assert exited.value.code == EXIT_USAGE
+
+
+async def test_reducer_parameters_that_clash_with_python_names(generated: Generated) -> None:
+    edge = generated.edge
+    async with (
+        LocalServer(make_edge_module(), database="edge") as server,
+        DbConnection.builder()
+        .with_uri(server.uri)
+        .with_database_name("edge")
+        .with_connect_timeout(5)
+        .build() as conn,
+    ):
+        bound = edge.bind(conn)
+        await conn.subscribe("SELECT * FROM row")
+        # ``timeout_`` is the reducer's own parameter ``timeout``; ``timeout=`` the call's.
+        await bound.reducers.do_import(7, "me", edge.MyColSquare(edge.Square(2.0)), timeout=5)
+        (row,) = bound.db.row
+        assert type(row) is edge.Row2
+        assert row.id == 7
+
+
+# --- the registration hook ---------------------------------------------------------------------
+
+
+def test_registered_classes_replace_the_runtime_ones_when_their_attributes_match() -> None:
+    module = Module("hook")
+    module.table("point", [("x", sats.I32), ("y", sats.I32)], public=True)
+    schema = module.schema
+    built = row_model(schema).table("point").row_class
+    assert built.__name__ == "Point"
+    assert built.__module__ == "spacetime_sched.client.rows"
+
+    @attrs.frozen(order=True)
+    class Mine(Row):
+        __columns__: ClassVar[Mapping[str, str]] = {"x": "x", "y": "y"}
+        x: int
+        y: int
+
+    @attrs.frozen(order=True)
+    class Wrong(Row):
+        __columns__: ClassVar[Mapping[str, str]] = {"x": "x"}
+        x: int
+
+    ref = schema.table("point").product_type_ref
+    register_row_classes(schema_digest(schema), {type_key(sats.UNIT, ref): Mine})
+    table = row_model(schema).table("point")  # the compiled model was dropped: now Mine
+    assert table.row_class is Mine
+    assert table.decode(schema.table("point").row_codec.encode({"x": 1, "y": 2})) == Mine(1, 2)
+    register_row_classes(schema_digest(schema), {type_key(sats.UNIT, ref): Wrong})
+    assert row_model(schema).table("point").row_class.__name__ == "Point"  # ignored
