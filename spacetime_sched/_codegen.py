@@ -22,6 +22,8 @@ trailing comma), so a check with ``ruff format --check`` passes as it is.
 
 from __future__ import annotations
 
+import textwrap
+
 import attrs
 
 from . import sats
@@ -212,11 +214,11 @@ def generate_bindings(schema: ModuleSchema, *, source: str) -> str:
     reducer_params: dict[str, list[tuple[str, str]]] = {}
     for reducer in reducers:
         params = reducer.params.elements
-        names = _attribute_names(tuple(reducer.param_names))
-        renamed = [name + "_" if name == "timeout" else name for name in names]
+        # ``timeout=`` is the call's own keyword: a parameter of that name becomes ``timeout_``
+        spelled = tuple("timeout_" if n == "timeout" else n for n in reducer.param_names)
         reducer_params[reducer.name] = [
             (name, types.annotation(e.algebraic_type, name))
-            for name, e in zip(renamed, params, strict=True)
+            for name, e in zip(_attribute_names(spelled), params, strict=True)
         ]
     for typedef in sorted(schema.types, key=lambda t: (t.name, t.ty)):  # types no table uses
         types.annotation(sats.RefType(typedef.ty), typedef.name)
@@ -237,6 +239,8 @@ def generate_bindings(schema: ModuleSchema, *, source: str) -> str:
 
 def _header(schema: ModuleSchema, source: str, digest: str, imports: set[str]) -> list[str]:
     names = sorted(t.name for t in schema.tables)
+    # The header is a docstring: no backslash escapes, no closing quotes, one line.
+    source = " ".join(source.split()).replace("\\", "\\\\").replace('"', "'")
     specials = sorted(_SPECIAL[k] for k in imports if k in _SPECIAL and k != "uuid")
     lines = [
         '"""Typed bindings of a SpacetimeDB module: do not edit, regenerate instead.',
@@ -245,7 +249,7 @@ def _header(schema: ModuleSchema, source: str, digest: str, imports: set[str]) -
         f"from {source}",
         f"(schema SHA-256 {digest}).",
         "",
-        f"Tables: {', '.join(names) or 'none'}.",
+        *textwrap.wrap(f"Tables: {', '.join(names) or 'none'}.", _LINE, break_on_hyphens=False),
         '"""',
         "",
         "from __future__ import annotations",

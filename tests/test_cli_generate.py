@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
@@ -81,27 +81,28 @@ def _schema_file(root: Path, name: str, schema: Any) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Generated:
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generated]:
     root = tmp_path_factory.mktemp("bindings")
-    for package, module in [
-        ("quickstart_bindings", example_module.make_module()),
-        ("typed_bindings", make_typed_module()),
-        ("edge_bindings", make_edge_module()),
-    ]:
+    modules = {
+        "quickstart_bindings": example_module.make_module(),
+        "typed_bindings": make_typed_module(),
+        "edge_bindings": make_edge_module(),
+    }
+    for package, module in modules.items():
         schema_file = _schema_file(root, package, module.schema)
         status = main(["generate", "--schema", str(schema_file), "-o", str(root / package)])
         assert status == EXIT_OK
     sys.path.insert(0, str(root))
     try:
-        return Generated(
-            root,
-            importlib.import_module("quickstart_bindings"),
-            importlib.import_module("typed_bindings"),
-            importlib.import_module("edge_bindings"),
-        )
+        imported = [importlib.import_module(package) for package in modules]
     finally:
         sys.path.remove(str(root))
+    yield Generated(root, *imported)
+    # The registration is process-wide: undo it, so other tests see the runtime's classes.
+    for package, module in modules.items():
+        register_row_classes(schema_digest(module.schema), {})
+        del sys.modules[package]
 
 
 # --- the files ---------------------------------------------------------------------------------
@@ -442,3 +443,4 @@ def test_registered_classes_replace_the_runtime_ones_when_their_attributes_match
     assert table.decode(schema.table("point").row_codec.encode({"x": 1, "y": 2})) == Mine(1, 2)
     register_row_classes(schema_digest(schema), {type_key(sats.UNIT, ref): Wrong})
     assert row_model(schema).table("point").row_class.__name__ == "Point"  # ignored
+    register_row_classes(schema_digest(schema), {})

@@ -519,8 +519,12 @@ def register_row_classes(digest: str, classes: Mapping[str, Any]) -> None:
     """Use ``classes`` (keyed by :func:`type_key`) for rows, structs and enums of the schema
     whose :func:`schema_digest` is ``digest`` (generated bindings call this on import, so the
     rows a connection decodes are instances of the generated classes). A model already
-    compiled for that schema is dropped, so the next connection uses them."""
-    _registered_classes[digest] = dict(classes)
+    compiled for that schema is dropped, so the next connection uses them. An empty mapping
+    removes the registration (the runtime's own classes again)."""
+    if classes:
+        _registered_classes[digest] = dict(classes)
+    else:
+        _registered_classes.pop(digest, None)
     model = _models_by_content.pop(digest, None)
     if model is not None:
         for key in [k for k, (_s, m) in _models_by_id.items() if m is model]:
