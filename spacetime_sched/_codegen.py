@@ -56,7 +56,8 @@ _MODULE_NAMES = frozenset(
         *("Db", "Module", "Reducers", "SCHEMA_SHA256", "bind", "_CLASSES", "attrs", "uuid"),
         *("Any", "Callable", "ClassVar", "Final", "Mapping", "TypeAlias", "Some", "Row"),
         *("TableHandle", "UniqueColumn", "CallbackHandle", "ClientCache", "DbConnection"),
-        *("ReducerCallResult", "RuntimeReducers", "register_row_classes", *_SPECIAL.values()),
+        *("ReducerCallResult", "RuntimeReducers", "register_row_classes", "schema_digest"),
+        *_SPECIAL.values(),
     }
 )
 _LINE = 88
@@ -277,6 +278,7 @@ def _header(schema: ModuleSchema, source: str, digest: str, imports: set[str]) -
             "ReducerCallResult",
             "Row",
             "register_row_classes",
+            "schema_digest",
         ],
     )
     lines += _import_lines("spacetime_sched.client", ["Reducers as RuntimeReducers"])
@@ -480,6 +482,10 @@ def _module_lines(types: _Types) -> list[str]:
         "        self.conn = conn",
         "        self.db = Db(conn.db)",
         "        self.reducers = Reducers(conn.reducers)",
+        "",
+        "    async def schema_matches(self) -> bool:",
+        *_doc("Whether the database serves the schema these bindings were made from.", "        "),
+        "        return schema_digest(await self.conn.module_schema()) == SCHEMA_SHA256",
         "",
         "",
         "def bind(conn: DbConnection) -> Module:",

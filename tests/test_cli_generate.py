@@ -235,6 +235,8 @@ async def test_typed_reducers_and_rows_on_the_every_type_module(generated: Gener
         await bound.reducers.rename(1, "z@z")
         assert updates == [("a@b", "z@z")]
         assert bound.conn is conn
+        assert await bound.schema_matches()
+        assert not await generated.quickstart.bind(conn).schema_matches()  # another module's
 
 
 async def test_typed_reducers_and_rows_on_the_quickstart_module(generated: Generated) -> None:
@@ -261,6 +263,7 @@ async def test_typed_reducers_and_rows_on_the_quickstart_module(generated: Gener
         assert isinstance(event, quick.Event)
         assert event.at == at
         assert bound.db.person.id.find(person.id) is person
+        assert await bound.schema_matches()
 
 
 async def test_generate_from_a_database_matches_the_schema_file(tmp_path: Path) -> None:
