@@ -457,17 +457,21 @@ def _module_lines(types: _Types) -> list[str]:
         *_doc("The tables of the connection's cache, typed.", "    "),
         "",
     ]
-    if names:
-        lines += _call_lines("__slots__ = (", [_q(attributes[n]) for n in names], ")", "    ")
-    else:
-        lines.append("    __slots__ = ()")
-    lines += ["", "    def __init__(self, db: ClientCache) -> None:"]
-    for name in names:
-        lines.append(
-            f"        self.{attributes[name]} = {_table_class(types, name)}(db.table({_q(name)}))"
-        )
-    if not names:
-        lines.append("        del db")
+    lines += [
+        '    __slots__ = ("_db",)',
+        "",
+        "    def __init__(self, db: ClientCache) -> None:",
+        "        self._db = db",
+    ]
+    for name in names:  # a handle per access: binding checks nothing, as conn.db does not
+        handle = _table_class(types, name)
+        lines += [
+            "",
+            "    @property",
+            f"    def {attributes[name]}(self) -> {handle}:",
+            *_doc(f"Table ``{name}``.", "        "),
+            f"        return {handle}(self._db.table({_q(name)}))",
+        ]
     lines += [
         "",
         "",
