@@ -1,8 +1,10 @@
 """The test matrix: every Python 3.10-3.13 on the machine x asyncio / trio, plus lint and types.
 
-nox -s tests lint typecheck      # everything CI runs
+nox -s tests lint typecheck docs # everything CI runs (.ci/run)
 nox -s "tests-3.12(backend='trio')"
 nox -s bench                     # benchmarks beside their peers (APScheduler, the TS SDK)
+nox -s plots                     # docs/img/*.png from the benchmarks' JSON results
+nox -s fuzz                      # the long fuzz run (minutes); `tests` runs a bounded one
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import nox
 
 # nox.project.dependency_groups (reading PEP 735 [dependency-groups]) arrived in 2025.02.
 nox.needs_version = ">=2025.2.9"
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 # A Python missing from the machine is skipped locally but fails on CI (nox's default).
 
@@ -88,7 +90,7 @@ def tests(session: nox.Session, backend: str) -> None:
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     session.install(*_group("lint"))
-    paths = ["spacetime_sched", "tests", "benchmarks", "examples", "noxfile.py"]
+    paths = ["spacetime_sched", "tests", "benchmarks", "examples", "noxfile.py", "docs/conf.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 
@@ -100,8 +102,21 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def fuzz(session: nox.Session) -> None:
+    """The long fuzz run: about a million inputs per target, with figures for
+    docs/reliability.md (``nox -s fuzz -- --inputs 10000`` for a shorter one). The bounded
+    run of the same targets is part of ``tests`` (tests/fuzz/test_fuzz.py)."""
+    session.install("-e", ".[test]")
+    session.run("python", "tests/fuzz/run_fuzz.py", *session.posargs)
+
+
+@nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Benchmarks side by side with their peers; results go to docs/benchmarks.md by hand."""
+    """Benchmarks side by side with their peers.
+
+    Each prints a markdown table and writes its JSON results under ``benchmarks/results/``;
+    ``nox -s plots`` draws them for docs/benchmarks.md.
+    """
     # bench_scheduler.py makes its own throwaway venvs for the APScheduler peers.
     session.install(*PROJECT, *_group("test"))
     _install_node_packages(session)
@@ -111,3 +126,21 @@ def bench(session: nox.Session) -> None:
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "benchmarks").glob("bench_*.py"))
     for script in scripts:
         session.run("python", script, env=env)
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """The documentation site (Sphinx, furo, myst), strict: any warning fails the build,
+    including a docstring cross-reference that does not resolve (``nitpicky`` in docs/conf.py)."""
+    session.install(*PROJECT, *_group("docs"))
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html",
+        *session.posargs,
+    )  # fmt: skip
+
+
+@nox.session(python="3.11")
+def plots(session: nox.Session) -> None:
+    """Draw docs/img/*.png from benchmarks/results/*.json (``nox -s bench`` writes them)."""
+    session.install(*_group("bench"))
+    session.run("python", "benchmarks/plot_results.py", *session.posargs)

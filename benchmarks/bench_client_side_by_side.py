@@ -13,7 +13,8 @@ and the script prints a markdown table. Loopback only; bounded to about a minute
     BENCH_QUICK=1 .venv/bin/python benchmarks/bench_client_side_by_side.py
 
 Needs ``npm ci --prefix tests/conformance`` for the TypeScript side (skipped with a note if
-Node or the SDK is missing).
+Node or the SDK is missing). The results are also written as JSON to ``--json PATH`` (default
+``benchmarks/results/client.json``), which ``benchmarks/plot_results.py`` draws.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ TS_BENCH = HERE / "bench_client_ts.mjs"
 SDK_PACKAGE = ROOT / "tests" / "conformance" / "node_modules" / "spacetimedb" / "package.json"
 DATABASE = "quickstart"
 QUICK = bool(os.environ.get("BENCH_QUICK"))
+RESULTS = HERE / "results" / "client.json"
 
 
 # --- the server, in a child process so no client shares its event loop or its GIL ---------
@@ -151,6 +154,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sequential", type=int, default=300 if QUICK else 1000)
     parser.add_argument("--pipelined", type=int, default=2000 if QUICK else 5000)
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=RESULTS,
+        metavar="PATH",
+        help=f"write the results as JSON there (default {RESULTS.relative_to(ROOT)})",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -177,6 +187,37 @@ def main() -> None:
         f"{args.pipelined} pipelined (1,000 in flight)\n"
     )
     print(markdown_table(results))
+    write_json(args.json, args.sequential, args.pipelined, results)
+
+
+def write_json(
+    path: Path, sequential: int, pipelined: int, rows: list[tuple[str, str, dict[str, Any]]]
+) -> None:
+    """Write the run (one record per client and runtime) for ``plot_results.py``."""
+    try:
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "n/a"
+    command = " ".join(
+        ["BENCH_QUICK=1"] * QUICK
+        + ["python benchmarks/bench_client_side_by_side.py", *sys.argv[1:]]
+    )
+    document = {
+        "benchmark": "bench_client_side_by_side",
+        "command": command,
+        "machine": f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, load average at the end {load}",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "sequential_calls": sequential,
+        "pipelined_calls": pipelined,
+        "results": [
+            {"client": client, "runtime": runtime, "result": result}
+            for client, runtime, result in rows
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"written to {path}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ The peers run in throwaway virtual environments under ``.bench-venvs/`` (created
 with ``apscheduler==4.0.0a6`` + trio and ``apscheduler==3.11.*``), each workload in its own
 subprocess, which prints JSON. The results are printed as a markdown table and written into
 ``docs/scheduler.md`` between the ``bench:start``/``bench:end`` markers with the command and
-machine information.
+machine information, and as JSON to ``--json PATH`` (default ``benchmarks/results/scheduler.json``;
+each lateness run keeps its percentiles, ``quantiles_ms``), which ``benchmarks/plot_results.py``
+draws for ``docs/benchmarks.md``. ``BENCH_QUICK=1`` in the environment means ``--quick``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 import time
 import tracemalloc
@@ -42,6 +45,7 @@ from _peers import machine, run_json, venv_python  # benchmarks/_peers.py
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "scheduler.md"
+RESULTS = ROOT / "benchmarks" / "results" / "scheduler.json"
 PEERS = {
     "apscheduler4": ("apscheduler==4.0.0a6", "trio"),
     "apscheduler3": ("apscheduler==3.11.*",),
@@ -188,9 +192,54 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return f"{value:.2f}{unit}" if value < 100 else f"{value:.0f}{unit}"
 
 
+def _write_json(
+    path: Path,
+    command: str,
+    machine: str,
+    duration: float,
+    results: dict[tuple[str, str, str], dict[str, Any] | None],
+    notes: list[str],
+) -> None:
+    """Write every measurement, one record per (scheduler, workload, backend), for the plots."""
+    names = {"ours": "spacetime_sched", "aps4": "APScheduler 4.0.0a6", "aps3": "APScheduler 3.11"}
+    records = [
+        {
+            "scheduler": names[who],
+            "workload": workload.split(":")[0],
+            "backend": backend,
+            "result": result,  # None: the run failed or timed out (printed above)
+        }
+        for (who, workload, backend), result in results.items()
+    ]
+    document = {
+        "benchmark": "bench_scheduler",
+        "command": command,
+        "machine": machine,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "lateness_duration_s": duration,
+        "results": records,
+        "notes": notes,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"written to {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="lateness run of 10 s, not 30 s")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        default=bool(os.environ.get("BENCH_QUICK")),
+        help="lateness run of 10 s, not 30 s (also BENCH_QUICK=1)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=RESULTS,
+        metavar="PATH",
+        help=f"write the results as JSON there (default {RESULTS.relative_to(ROOT)})",
+    )
     parser.add_argument("--no-peers", action="store_true", help="measure spacetime_sched only")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/scheduler.md")
     parser.add_argument("--n-add", type=int, default=100_000)
@@ -211,7 +260,10 @@ def main() -> None:
         return
 
     duration = 10.0 if args.quick else 30.0
-    command = "python benchmarks/bench_scheduler.py " + " ".join(sys.argv[1:])
+    command = " ".join(
+        ["BENCH_QUICK=1"] * bool(os.environ.get("BENCH_QUICK"))
+        + ["python benchmarks/bench_scheduler.py", *sys.argv[1:]]
+    )
     machine = _machine()
     print(f"machine: {machine}")
     rows: list[tuple[str, str, str, str]] = []  # workload, scheduler, backend, figure
@@ -373,6 +425,7 @@ def main() -> None:
     )
     print()
     print(report)
+    _write_json(args.json, command, machine, duration, results, ratio_lines + notes)
     if not args.no_write and DOC.exists():
         text = DOC.read_text()
         start, end = "<!-- bench:start -->", "<!-- bench:end -->"

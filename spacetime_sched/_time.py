@@ -625,7 +625,7 @@ class Timestamp(_DisplayZone):
 
     @classmethod
     def from_datetime(cls, value: _dt.datetime) -> Timestamp:
-        """The exact instant of ``value`` (see :func:`datetime_to_micros`).
+        """The exact instant of ``value``.
 
         An aware datetime keeps its zone as :attr:`timezone_info` (for display only). A naive
         one is *local time*, read exactly as ``value.timestamp()`` reads it (``fold``
@@ -950,7 +950,7 @@ class ScheduleAt:
         """Run once at ``when``: a :class:`Timestamp`, a datetime, or Unix seconds.
 
         A naive datetime is local time, read as ``when.timestamp()`` reads it, so
-        ``ScheduleAt.at_time(datetime.now())`` is now (see :func:`datetime_to_micros`)."""
+        ``ScheduleAt.at_time(datetime.now())`` is now."""
         if type(when) is Timestamp:
             return ScheduleAtTime(when)
         if isinstance(when, _dt.datetime):
@@ -985,7 +985,7 @@ class ScheduleAt:
     def to_timestamp_from(self, now: Timestamp) -> Timestamp:
         """When this fires next, seen from ``now``: a Time is itself; an Interval is
         ``now + |interval|`` (Rust's ``ScheduleAt::to_timestamp_from``; a negative interval
-        counts by its magnitude, saturated at :data:`I64_MAX`)."""
+        counts by its magnitude, saturated at the largest i64, ``2**63 - 1``)."""
         raise NotImplementedError
 
     def to_duration_from(self, now: Timestamp) -> TimeDuration:

@@ -173,13 +173,13 @@ async def test_every_compression_delivers_the_same_rows(
     from spacetime_sched.client import _dispatch
 
     tags: set[int] = set()
-    decode = _dispatch.decode_server_frame
+    decode = _dispatch.decode_server_frame_plain
 
     def spy(frame: bytes, **options: Any) -> Any:
         tags.add(frame[0])
         return decode(frame, **options)
 
-    monkeypatch.setattr(_dispatch, "decode_server_frame", spy)
+    monkeypatch.setattr(_dispatch, "decode_server_frame_plain", spy)
     many = [f"person-{i:04d}-{'x' * 60}" for i in range(40)]  # > 1 KiB: gets compressed
     async with local_server() as server:
         async with builder(server).build() as writer, anyio.create_task_group() as tg:

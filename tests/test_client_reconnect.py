@@ -14,6 +14,7 @@ start again while the connection's ``async with`` block is open.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -383,8 +384,11 @@ async def test_a_server_that_refuses_the_token_after_restart_ends_the_block() ->
         with pytest.raises(ConnectError) as caught:
             await run()
         message = str(caught.value)
-        assert "after 1 attempt;" in message
-        assert "rejected the token" in message
+        # The first attempt may still find the port closed (the restart races it); the 401
+        # ends the attempts at once, whichever attempt meets it.
+        assert re.search(
+            r"after \d+ attempts?; last reason: the server rejected the token", message
+        )
         assert failures == [caught.value]
         assert ended == [caught.value]  # the subscription ended with it
         assert not conn.is_active

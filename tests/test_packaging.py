@@ -54,7 +54,8 @@ def test_the_tools_are_dependency_groups() -> None:
     named = {re.split(r"[<>=;\[ ]", req, maxsplit=1)[0] for req in group("dev")}
     assert tools <= named
     assert {"ruff>=0.6"} == group("lint")
-    assert {"mypy>=1.10"} == group("typecheck")
+    # mypy, and pytest because the pytest plugin is part of the package that mypy checks.
+    assert {"mypy>=1.10", "pytest>=8"} == group("typecheck")
     assert group("test") | group("lint") | group("typecheck") <= group("dev")
     # Users' extras name no tool.
     for extra in ("brotli", "server", "trio", "cli"):
@@ -79,3 +80,17 @@ def test_readme_first_command_installs_what_the_readme_promises() -> None:
     requires = importlib.metadata.requires("spacetime-sched") or []
     assert any(re.fullmatch(r"""trio>=\S+; extra == ["']trio["']""", r) for r in requires)
     assert "trio.run(main)" in readme
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    # README's second command line is the project's whole check; .ci/run must run exactly it.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    second = next(line for line in readme.splitlines() if "-m nox" in line)
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    ci_nox = next(line for line in ci.splitlines() if line.startswith("python3 -m nox"))
+    assert second.endswith(ci_nox), (second, ci_nox)
+    # Including the strict documentation build.
+    assert ci_nox.split()[-4:] == ["tests", "lint", "typecheck", "docs"]
+    assert {"sphinx", "furo", "myst-parser"} <= {
+        re.split(r"[<>=;\[ ]", req, maxsplit=1)[0] for req in group("docs")
+    }

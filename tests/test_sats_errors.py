@@ -140,7 +140,11 @@ TIME_OPT = sats.option(sats.TIME_DURATION)
         (POINT, "0100000002", "y: unexpected end of input at byte 4"),
         (sats.product(("a", sats.U8), ("b", sats.BOOL)), "0105", "b: invalid Bool byte 0x05"),
         (sats.array(sats.BOOL), "020000000107", "[1]: invalid Bool byte 0x07"),
-        (sats.array(sats.UNIT), "ffffffff", "4294967295 zero-size elements at byte 0 is over"),
+        (
+            sats.array(sats.UNIT),
+            "ffffffff",
+            "4294967295 zero-size elements at byte 0 takes the value over the limit",
+        ),
         (FLAGS, "0200000001010102", "[1].ok: invalid Bool byte 0x02 at byte 7"),
         (FLAGS, "02000000010101", "an array of 2 elements needs at least 4 bytes"),
         (COLOR, "03", "unknown sum tag 3 at byte 0 (variants: Red, Green, Rgb)"),

@@ -16,6 +16,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+import anyio
+
 from .._errors import ConnectionClosedError, ProtocolError, QueryError
 from ..protocol import (
     EventTable,
@@ -23,6 +25,7 @@ from ..protocol import (
     ModuleSchema,
     OneOffQueryResult,
     PersistentTable,
+    PlainReducerResult,
     ProcedureResult,
     QuerySetUpdate,
     ReducerOk,
@@ -32,7 +35,7 @@ from ..protocol import (
     SubscriptionError,
     TransactionUpdate,
     UnsubscribeApplied,
-    decode_server_frame,
+    decode_server_frame_plain,
 )
 from ._cache import ClientCache, DecodedChanges, Reconciliation
 from ._calls import PendingRequests
@@ -41,7 +44,11 @@ from ._rows import row_model
 from ._subscription import SubscriptionHandle
 from ._websocket import WebSocket
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "Incoming"]
+
+#: What a frame decodes to here: server messages, with a reducer's answer that changed none of
+#: our rows left as a PlainReducerResult (its caller makes the result; no objects wait for it).
+Incoming = ServerMessage | PlainReducerResult
 
 log = logging.getLogger("spacetime_sched.client")
 
@@ -98,8 +105,8 @@ class Dispatcher:
 
     # --- reading --------------------------------------------------------------------------------
 
-    def decode(self, ws: WebSocket, frame: bytes) -> list[ServerMessage]:
-        return decode_server_frame(frame, batched=ws.batched, max_size=self._max_message_size)
+    def decode(self, ws: WebSocket, frame: bytes) -> list[Incoming]:
+        return decode_server_frame_plain(frame, batched=ws.batched, max_size=self._max_message_size)
 
     async def receive_loop(self, ws: WebSocket, closing: Callable[[], bool]) -> None:
         """Handle frames until the socket closes; a close we asked for (``closing()``) ends
@@ -113,19 +120,21 @@ class Dispatcher:
                 raise
             await self.handle(self.decode(ws, frame))
 
-    async def handle(self, messages: list[ServerMessage]) -> None:
+    async def handle(self, messages: list[Incoming]) -> None:
         handlers = self._handlers
-        for message in messages:
+        for count, message in enumerate(messages, 1):
             await handlers[type(message)](self, message)
+            if not count % 256:  # a big v3 frame must not starve the other tasks
+                await anyio.lowlevel.checkpoint()
 
     # --- after a reconnect ----------------------------------------------------------------------
 
     async def resync(
         self,
         ws: WebSocket,
-        messages: list[ServerMessage],
+        messages: list[Incoming],
         handles: Mapping[int, SubscriptionHandle],
-    ) -> tuple[Reconciliation, list[ServerMessage]]:
+    ) -> tuple[Reconciliation, list[Incoming]]:
         """Read the answers to the ``Subscribe`` messages just re-sent for ``handles`` (on a
         new session, before anything else may use it), then reconcile the cache with them in
         one step (:meth:`ClientCache.reconcile`), publish each subscription's difference, and
@@ -139,7 +148,7 @@ class Dispatcher:
         fresh: dict[int, list[DecodedChanges]] = {}
         rows: dict[int, dict[str, list[Any]]] = {}
         refused: dict[int, str] = {}
-        held_back: list[ServerMessage] = []
+        held_back: list[Incoming] = []
         waiting = set(handles)
         queue = list(messages)
         while waiting:
@@ -215,7 +224,8 @@ class Dispatcher:
         self._resolve(message.request_id, message)
 
     async def _on_answer(
-        self, message: ProcedureResult | OneOffQueryResult | UnsubscribeApplied
+        self,
+        message: ProcedureResult | OneOffQueryResult | UnsubscribeApplied | PlainReducerResult,
     ) -> None:
         self._resolve(message.request_id, message)
 
@@ -245,6 +255,7 @@ class Dispatcher:
 
     _handlers: ClassVar[dict[type[Any], Callable[[Dispatcher, Any], Any]]] = {
         ReducerResult: _on_reducer_result,
+        PlainReducerResult: _on_answer,
         ProcedureResult: _on_answer,
         OneOffQueryResult: _on_answer,
         UnsubscribeApplied: _on_answer,
@@ -254,7 +265,7 @@ class Dispatcher:
         InitialConnection: _on_unexpected,
     }
 
-    def _resolve(self, request_id: int, message: ServerMessage) -> None:
+    def _resolve(self, request_id: int, message: Incoming) -> None:
         if not self._pending.resolve(request_id, message):
             log.debug("no caller waits for request %d any more (%s)", request_id, message)
 

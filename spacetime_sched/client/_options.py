@@ -155,7 +155,7 @@ def check_max_message_size(max_bytes: object) -> int:
 @attrs.frozen(repr=False)
 class ConnectOptions:
     """Everything a connection needs (validated, immutable); made by
-    :meth:`DbConnectionBuilder.options` or :func:`default_options`.
+    :meth:`DbConnectionBuilder.options` or ``default_options()``.
 
     ``database`` is ``""`` only for a connection made without one and without
     ``$SPACETIMEDB_DATABASE``: connecting it raises :class:`ConfigurationError`.

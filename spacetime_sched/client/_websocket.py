@@ -180,6 +180,7 @@ class WebSocket:
         # decodes and answers in one go. Under v2 each entry is already a framed message.
         self._outbox: list[bytes] = []
         self._outgoing = anyio.Event()
+        self._signalled = False  # _outgoing is set (saves a call per message under load)
         self._write_error: BaseException | None = None
         # httpx-ws writes pongs and close frames under this lock; our writes must not interleave.
         self._write_lock: anyio.Lock = getattr(session, "_write_lock", None) or anyio.Lock()
@@ -199,7 +200,9 @@ class WebSocket:
             self._outbox.append(message)
         else:
             self._outbox.append(self._frame(message))
-        self._outgoing.set()
+        if not self._signalled:
+            self._signalled = True
+            self._outgoing.set()
 
     async def send(self, message: bytes) -> None:
         """:meth:`send_nowait`, for callers that want an ``await`` (it does not checkpoint)."""
@@ -219,6 +222,7 @@ class WebSocket:
         while True:
             await self._outgoing.wait()
             self._outgoing = anyio.Event()
+            self._signalled = False
             await self._flush()
 
     def _take_batch(self) -> bytes:

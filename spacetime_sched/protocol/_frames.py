@@ -14,14 +14,16 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Iterable
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, cast
 
 from .._errors import ProtocolError
 from ._codec import (
+    PlainReducerResult,
     decode_client_message_from,
     decode_server_message_from,
     encode_client_message,
     encode_server_message,
+    read_plain_reducer_result,
 )
 from ._messages import (
     CLIENT_MESSAGE_CLASSES,
@@ -36,9 +38,11 @@ __all__ = [
     "COMPRESSION_NONE",
     "COMPRESSION_THRESHOLD",
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_MAX_MESSAGES_PER_FRAME",
     "Compression",
     "decode_client_frame",
     "decode_server_frame",
+    "decode_server_frame_plain",
     "decompress_server_frame",
     "encode_client_frame",
     "encode_server_frame",
@@ -55,6 +59,13 @@ COMPRESSION_THRESHOLD: Final = 1024
 #: Default bound on a decompressed frame: generous for big subscriptions, small enough that a
 #: decompression bomb cannot exhaust memory.
 DEFAULT_MAX_MESSAGE_SIZE: Final = 64 * 1024 * 1024
+
+#: Default bound on the messages in one batched (v3) frame. SpacetimeDB puts at most 4096 in a
+#: frame (``ClientConnectionReceiver::DEFAULT_RECV_MANY_LIMIT``, crates/core/src/client/
+#: client_connection.rs:166, the batch size of ``encode_v3_batch`` in crates/client-api/src/
+#: routes/subscribe.rs:1454); without a bound, a 48 KB gzip frame of tiny messages decodes to
+#: millions of them, seconds of work and hundreds of MiB before the first one is applied.
+DEFAULT_MAX_MESSAGES_PER_FRAME: Final = 65_536
 
 #: A compression name, as in the ``compression`` query parameter (case-insensitive).
 Compression: TypeAlias = Literal["none", "gzip", "brotli", "None", "Gzip", "Brotli"]
@@ -166,17 +177,53 @@ def decompress_server_frame(
     )
 
 
+def _too_many(max_messages: int, kind: str) -> ProtocolError:
+    return ProtocolError(
+        f"{kind} frame holds more than max_messages={max_messages} messages (SpacetimeDB "
+        "batches at most 4096 in a frame)"
+    )
+
+
 def decode_server_frame(
     frame: bytes | bytearray | memoryview,
     *,
     batched: bool = False,
     max_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    max_messages: int = DEFAULT_MAX_MESSAGES_PER_FRAME,
 ) -> list[ServerMessage]:
     """Decode a binary server frame into its messages.
 
     ``batched=False`` (protocol v2): the frame holds exactly one message.
-    ``batched=True`` (protocol v3): one or more messages back to back; all are returned.
+    ``batched=True`` (protocol v3): one or more messages back to back; all are returned, and
+    more than ``max_messages`` of them is a :class:`~spacetime_sched.ProtocolError`.
     """
+    return cast(
+        "list[ServerMessage]",
+        _decode_server_frame(frame, batched, max_size, max_messages, plain=False),
+    )
+
+
+def decode_server_frame_plain(
+    frame: bytes | bytearray | memoryview,
+    *,
+    batched: bool = False,
+    max_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    max_messages: int = DEFAULT_MAX_MESSAGES_PER_FRAME,
+) -> list[ServerMessage | PlainReducerResult]:
+    """:func:`decode_server_frame`, except that a ``ReducerResult`` that changed none of the
+    caller's rows comes as a :class:`PlainReducerResult` (see there why): what the client
+    reads."""
+    return _decode_server_frame(frame, batched, max_size, max_messages, plain=True)
+
+
+def _decode_server_frame(
+    frame: bytes | bytearray | memoryview,
+    batched: bool,
+    max_size: int,
+    max_messages: int,
+    *,
+    plain: bool,
+) -> list[ServerMessage | PlainReducerResult]:
     if frame and frame[0] == COMPRESSION_NONE and len(frame) <= max_size + 1:
         # Uncompressed (the common case for small messages): decode in place, no copy.
         body, offset = frame if type(frame) is bytes else bytes(frame), 1
@@ -185,31 +232,46 @@ def decode_server_frame(
     if offset == len(body):
         kind = "v3 server frame" if batched else "server frame"
         raise ProtocolError(f"empty {kind}: expected at least one message after the tag")
-    if not batched:
-        message, end = decode_server_message_from(body, offset)
-        if end != len(body):
+    messages: list[ServerMessage | PlainReducerResult] = []
+    while offset < len(body):
+        if batched and len(messages) == max_messages:
+            raise _too_many(max_messages, "v3 server")
+        message: ServerMessage | PlainReducerResult
+        found = read_plain_reducer_result(body, offset) if plain else None
+        if found is not None:
+            message, end = found
+        else:
+            message, end = decode_server_message_from(body, offset)
+        if not batched and end != len(body):
             raise ProtocolError(
-                f"ServerMessage.{type(message).__name__}: {len(body) - end} unexpected bytes "
+                f"ServerMessage.{_kind(message)}: {len(body) - end} unexpected bytes "
                 f"after the message (it ends at offset {end - offset} of {len(body) - offset})"
             )
-        return [message]
-    messages: list[ServerMessage] = []
-    while offset < len(body):
-        message, offset = decode_server_message_from(body, offset)
         messages.append(message)
+        offset = end
     return messages
 
 
+def _kind(message: ServerMessage | PlainReducerResult) -> str:
+    return "ReducerResult" if type(message) is PlainReducerResult else type(message).__name__
+
+
 def decode_client_frame(
-    data: bytes | bytearray | memoryview, *, batched: bool = False
+    data: bytes | bytearray | memoryview,
+    *,
+    batched: bool = False,
+    max_messages: int = DEFAULT_MAX_MESSAGES_PER_FRAME,
 ) -> list[ClientMessage]:
-    """Decode a binary client frame (no compression tag) into its messages."""
+    """Decode a binary client frame (no compression tag) into its messages (at most
+    ``max_messages`` of them)."""
     body = bytes(data)
     if not body:
         raise ProtocolError("empty client frame: expected a ClientMessage")
     messages: list[ClientMessage] = []
     offset = 0
     while offset < len(body):
+        if len(messages) == max_messages:
+            raise _too_many(max_messages, "client")
         message, offset = decode_client_message_from(body, offset)
         messages.append(message)
         if not batched and offset != len(body):

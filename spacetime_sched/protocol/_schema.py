@@ -54,7 +54,15 @@ def _tuple(values: Iterable[Any]) -> tuple[Any, ...]:
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, bytes | bytearray) else repr(value)
+    """A short excerpt of an offending value for an error message (never more than 60
+    characters; a value nested too deep to print is named by its type)."""
+    if isinstance(value, bytes | bytearray):
+        text = repr(value)
+    else:
+        try:
+            text = json.dumps(value)
+        except (RecursionError, ValueError, TypeError):
+            return f"a {type(value).__name__} nested too deep to show"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -792,6 +800,8 @@ class ModuleSchema:
         if isinstance(raw, str | bytes | bytearray):
             try:
                 raw = json.loads(raw)
+            except RecursionError:
+                raise ProtocolError("schema: JSON nested too deep to read") from None
             except ValueError as exc:
                 raise ProtocolError(f"schema: not valid JSON ({exc})") from None
         obj = _obj(raw, "schema", ("typespace", "tables", "reducers"))

@@ -55,6 +55,7 @@ Codecs are compiled once per (type, typespace) and cached: :func:`compile` retur
 from __future__ import annotations
 
 from .._errors import DecodeError, EncodeError, SatsError
+from ._bsatn import MAX_ZERO_SIZE_ELEMENTS
 from ._codec import Codec, JsonCodec, compile, compile_json, decode, encode, from_json, to_json
 from ._json import f32_shortest
 from ._types import (
@@ -70,6 +71,7 @@ from ._types import (
     I128,
     I256,
     IDENTITY,
+    MAX_DEPTH,
     SCHEDULE_AT,
     STRING,
     TIME_DURATION,
@@ -114,6 +116,8 @@ __all__ = [
     "I128",
     "I256",
     "IDENTITY",
+    "MAX_DEPTH",
+    "MAX_ZERO_SIZE_ELEMENTS",
     "SCHEDULE_AT",
     "STRING",
     "TIME_DURATION",

@@ -17,7 +17,9 @@ Error paths cost nothing on success: see :mod:`._fail`.
 
 from __future__ import annotations
 
+import re
 import struct
+import threading
 import uuid as _uuid
 from collections.abc import Callable
 from operator import attrgetter
@@ -26,7 +28,7 @@ from typing import Any, Final
 from .._identity import ConnectionId, Identity
 from .._time import ScheduleAtInterval, ScheduleAtTime, TimeDuration, Timestamp
 from . import _coerce as co
-from ._compile import TypeCompiler
+from ._compile import RefCell, TypeCompiler, enter_ref, leave_ref
 from ._fail import Fail, show, with_segment
 from ._types import (
     AlgebraicType,
@@ -38,7 +40,7 @@ from ._types import (
 )
 from ._values import Some, SumValue
 
-__all__ = ["Node", "compile_node"]
+__all__ = ["MAX_ZERO_SIZE_ELEMENTS", "Node", "compile_node"]
 
 Buffer = bytes | bytearray | memoryview
 Encoder = Callable[[Any], bytes]
@@ -59,8 +61,10 @@ INT_FORMATS: Final = {
     "I64": "q",
     "U64": "Q",
 }
-#: Arrays of zero-size elements (units) carry no bytes per element, so the count alone is not
-#: bounded by the input; past this many we refuse rather than allocate without limit.
+#: Arrays of zero-size elements (units) carry no bytes per element, so their counts are not
+#: bounded by the input: four bytes may ask for 2**32 values, and nested arrays multiply that.
+#: One decode builds at most this many elements of arrays whose elements may take no input
+#: (summed over every such array in the value); past it we refuse rather than allocate.
 MAX_ZERO_SIZE_ELEMENTS: Final = 1 << 20
 BIG_INTS: Final = {"I128": (16, True), "U128": (16, False), "I256": (32, True), "U256": (32, False)}
 FLOAT_FORMATS: Final = {"F32": "f", "F64": "d"}
@@ -425,17 +429,17 @@ def _array_node(elem: Node) -> Node:
         raise Fail(f"array of {len(value)} elements does not fit in BSATN")
 
     rows = elem.rows
+    units = elem_dec is _unit_dec  # the unit value () is immutable: one object serves all
 
     def dec(buf: Any, off: int) -> tuple[Any, int]:
         count = _unpack_len(buf, off)[0]
         off += 4
         if count * min_size > len(buf) - off:
             raise _short_array(buf, off, count, count * min_size)
-        if not min_size and count > MAX_ZERO_SIZE_ELEMENTS:
-            raise Fail(
-                f"an array of {count} zero-size elements at byte {off - 4} is over the limit of "
-                f"{MAX_ZERO_SIZE_ELEMENTS} (four bytes must not make us allocate gigabytes)"
-            )
+        if not min_size:
+            _charge_zero_size(count, off - 4)
+            if units:
+                return [()] * count, off
         if rows is not None:
             try:
                 return rows(buf, off, count)
@@ -452,6 +456,23 @@ def _array_node(elem: Node) -> Node:
         return out, off
 
     return Node(enc, dec, None, 4)
+
+
+#: What is left of this thread's current decode's :data:`MAX_ZERO_SIZE_ELEMENTS` (per thread:
+#: a codec may decode in several threads at once). Reset by the root decoder of every type that
+#: has such arrays (see :func:`compile_node`), so other types never touch it.
+_zero_size = threading.local()
+
+
+def _charge_zero_size(count: int, offset: int) -> None:
+    left: int = getattr(_zero_size, "left", MAX_ZERO_SIZE_ELEMENTS) - count
+    if left < 0:
+        raise Fail(
+            f"the array of {count} zero-size elements at byte {offset} takes the value over "
+            f"the limit of {MAX_ZERO_SIZE_ELEMENTS} such elements per decode "
+            "(sats.MAX_ZERO_SIZE_ELEMENTS: a few bytes must not make us allocate gigabytes)"
+        )
+    _zero_size.left = left
 
 
 def _flat_array_node(elem: Node, flat: Flat) -> Node:
@@ -520,7 +541,26 @@ def _generate(name: str, source: str, namespace: dict[str, Any]) -> Any:
     ``repr``, which always yields a valid str literal.
     """
     exec(compile(source, f"<sats {name}>", "exec"), namespace)
+    namespace[f"{name}_children"] = _child_lines(source)
     return namespace[name]
+
+
+#: A generated line that calls one field's own codec: ``v3, off = d3(buf, off)``, ``c3 = e3(x3)``.
+_CHILD_CALL: Final = re.compile(r"\s*[cv](\d+)(?:, off)? = [de]\1\(")
+
+
+def _child_lines(source: str) -> dict[int, int]:
+    """Line number -> field index, for the lines of generated ``source`` that call a field's
+    own codec.
+
+    When the fast path fails on such a line, the failure is that field's, and the field's codec
+    has already located it inside itself: the product only adds its segment, read from the
+    traceback's line number (free on success, unlike tracking the field in a variable). Doing
+    anything more, such as re-running the field on the careful path, would re-do the field's
+    whole subtree once per level above it: exponential time in the nesting.
+    """
+    lines = enumerate(source.splitlines(), 1)
+    return {number: int(m[1]) for number, line in lines if (m := _CHILD_CALL.match(line))}
 
 
 def _product_node(ty: ProductType, fields: list[Node]) -> Node:
@@ -561,6 +601,8 @@ def _product_node(ty: ProductType, fields: list[Node]) -> Node:
         "enc_general": enc_general,
         "dec_general": dec_general,
         "utf8_str": str,
+        "segments": segments,
+        "with_segment": with_segment,
     }
     enc = _generate("enc", _encoder_source(names, fields, namespace), namespace)
     dec = _generate("dec", _decoder_source(names, fields, namespace), namespace)
@@ -615,8 +657,8 @@ def _encoder_source(
     fixed-size scalars, and the length prefixes of strings and byte strings, go into one
     ``Struct.pack`` call each; other fields call their own encoder. Exact ``type(x) is ...``
     checks guard the packed fields (no bools as ints, no coercions). Anything unexpected, or
-    any failure, falls back to ``enc_general``, which also accepts the other forms and words
-    the error.
+    a failure in the inline parts, falls back to ``enc_general``, which also accepts the other
+    forms and words the error; a failure in a field's own encoder just gets the field's segment.
     """
     n = len(names)
     checks: list[str] = []
@@ -656,7 +698,8 @@ def _encoder_source(
         else:
             flush()
             namespace[f"e{i}"] = field.enc
-            pieces.append(f"e{i}(x{i})")
+            prepare.append(f"c{i} = e{i}(x{i})")
+            pieces.append(f"c{i}")
     flush()
     result = pieces[0] if len(pieces) == 1 else f'b"".join(({", ".join(pieces)},))'
     body = "".join(f"            {line}\n" for line in prepare) + f"            return {result}\n"
@@ -666,8 +709,10 @@ def _encoder_source(
         return f"""        try:
             {reads}
             {guarded.rstrip()}
-        except Exception:
-            pass
+        except Exception as exc:
+            field = enc_children.get(exc.__traceback__.tb_lineno)
+            if field is not None:  # a field's own encoder failed: it named the place
+                raise with_segment(exc, segments[field]) from None
 """
 
     xs = ", ".join(f"x{i}" for i in range(n))
@@ -689,8 +734,9 @@ def _decoder_source(
     """Source of ``dec(buf, off)`` for a product: runs of fixed-size scalars, and the length
     prefix of a following string or byte string, are one ``Struct.unpack_from`` each; strings
     and byte strings are sliced inline; other fields call their own decoder. Any failure
-    (truncation, bad UTF-8, a bad bool byte) re-decodes with ``dec_general``, which raises
-    the error naming the field."""
+    in the inline parts (truncation, bad UTF-8, a bad bool byte) re-decodes this product, and
+    only this one, with ``dec_general``, which raises the error naming the field; a failure in
+    a field's own decoder just gets the field's segment (see :func:`_child_lines`)."""
     lines: list[str] = []
     fmt: list[str] = []
     targets: list[str] = []
@@ -738,10 +784,17 @@ def _decoder_source(
     start = off
     try:
 {body}        return {built}, off
-    except Exception:
-        dec_general(buf, start)
+    except Exception as exc:
+        field = dec_children.get(exc.__traceback__.tb_lineno)
+        if field is not None:  # a field's own decoder failed: it named the place
+            raise with_segment(exc, segments[field], buf, off) from None
+        dec_general(buf, start)  # an inline part failed: the careful path names it
         raise
 """
+
+
+def _unit_dec(buf: Any, off: int) -> tuple[Any, int]:
+    return (), off
 
 
 def _unit_node() -> Node:
@@ -751,10 +804,7 @@ def _unit_node() -> Node:
         co.product_values(value, ())  # raises with the message
         return b""
 
-    def dec(buf: Any, off: int) -> tuple[Any, int]:
-        return (), off
-
-    return Node(enc, dec, 0, 0)
+    return Node(enc, _unit_dec, 0, 0)
 
 
 def _sum_node(ty: SumType, variants: list[Node]) -> Node:
@@ -834,6 +884,9 @@ def _option_node(payload: Node, nested: bool) -> Node:
 class _Compiler(TypeCompiler[Node]):
     """Builds BSATN nodes for the shared type walk."""
 
+    #: Whether some array's elements may take no input (see :data:`MAX_ZERO_SIZE_ELEMENTS`).
+    zero_size_arrays = False
+
     def primitive_node(self, ty: PrimitiveType) -> Node:
         return _primitive_node(ty)
 
@@ -841,6 +894,8 @@ class _Compiler(TypeCompiler[Node]):
         return _bytes_node()
 
     def array_node(self, elem: Node) -> Node:
+        if not elem.min_size:
+            self.zero_size_arrays = True
         return _array_node(elem)
 
     def special_product_node(self, kind: SpecialKind) -> Node | None:
@@ -870,16 +925,40 @@ class _Compiler(TypeCompiler[Node]):
     def schedule_at_node(self, generic: Node) -> Node:
         return _schedule_at_node(generic)
 
-    def forward_node(self, cell: list[Node]) -> Node:
+    def forward_node(self, cell: RefCell[Node]) -> Node:
         def enc(value: Any) -> bytes:
-            return cell[0].enc(value)
+            height = cell.height
+            enter_ref(height)
+            try:
+                return cell.node.enc(value)
+            finally:
+                leave_ref(height)
 
         def dec(buf: Any, off: int) -> tuple[Any, int]:
-            return cell[0].dec(buf, off)
+            height = cell.height
+            enter_ref(height)
+            try:
+                return cell.node.dec(buf, off)
+            finally:
+                leave_ref(height)
 
         return Node(enc, dec, None, 0)
 
 
 def compile_node(ty: AlgebraicType, typespace: Typespace | None) -> Node:
-    """Compile ``ty`` (refs resolved in ``typespace``) to a BSATN :class:`Node`."""
-    return _Compiler(typespace).node(ty)
+    """Compile ``ty`` (refs resolved in ``typespace``) to a BSATN :class:`Node`.
+
+    If the type has arrays whose elements may take no input, the root decoder starts each
+    decode with a fresh :data:`MAX_ZERO_SIZE_ELEMENTS` budget; other types skip that step.
+    """
+    compiler = _Compiler(typespace)
+    root = compiler.node(ty)
+    if not compiler.zero_size_arrays:
+        return root
+    inner = root.dec
+
+    def dec(buf: Any, off: int) -> tuple[Any, int]:
+        _zero_size.left = MAX_ZERO_SIZE_ELEMENTS
+        return inner(buf, off)
+
+    return Node(root.enc, dec, root.size, root.min_size)

@@ -11,11 +11,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
-from .._errors import DecodeError
+from .._errors import DecodeError, SatsError
 from ._bsatn import Node, compile_node
 from ._fail import Fail, decode_error, encode_error
 from ._json import JsonNode, compile_json_node
-from ._types import AlgebraicType, Typespace, describe
+from ._types import MAX_DEPTH, AlgebraicType, Typespace, describe
 
 __all__ = [
     "Codec",
@@ -199,7 +199,7 @@ _C = TypeVar("_C", Codec, JsonCodec)
 def compile(ty: AlgebraicType, typespace: Typespace | None = None) -> Codec:
     """The compiled :class:`Codec` of ``ty``; refs resolve in ``typespace``. Cached."""
     key = (ty, typespace)
-    codec = _codecs.get(key)
+    codec = _lookup(_codecs, key)
     if codec is None:
         codec = _remember(_codecs, key, Codec(ty, typespace, compile_node(ty, typespace)))
     return codec
@@ -208,12 +208,23 @@ def compile(ty: AlgebraicType, typespace: Typespace | None = None) -> Codec:
 def compile_json(ty: AlgebraicType, typespace: Typespace | None = None) -> JsonCodec:
     """The compiled SATS-JSON converters of ``ty``; refs resolve in ``typespace``. Cached."""
     key = (ty, typespace)
-    codec = _json_codecs.get(key)
+    codec = _lookup(_json_codecs, key)
     if codec is None:
         codec = _remember(
             _json_codecs, key, JsonCodec(ty, typespace, compile_json_node(ty, typespace))
         )
     return codec
+
+
+def _lookup(cache: dict[_Key, _C], key: _Key) -> _C | None:
+    """The cached codec of ``key``. Types hash recursively, so hashing one nested thousands of
+    levels deep (built by hand: a schema cannot, see ``MAX_DEPTH``) overflows the stack."""
+    try:
+        return cache.get(key)
+    except RecursionError:
+        raise SatsError(
+            f"the type nests far deeper than {MAX_DEPTH} levels (sats.MAX_DEPTH)"
+        ) from None
 
 
 def _remember(cache: dict[_Key, _C], key: _Key, codec: _C) -> _C:

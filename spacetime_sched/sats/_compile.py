@@ -10,11 +10,14 @@ return are the codec's own closures, unchanged.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from typing import Final, Generic, TypeVar
 
 from .._errors import SatsError
+from ._fail import Fail
 from ._types import (
+    MAX_DEPTH,
     AlgebraicType,
     ArrayType,
     PrimitiveType,
@@ -27,28 +30,96 @@ from ._types import (
     special_kind,
 )
 
-__all__ = ["TypeCompiler"]
+__all__ = ["RefCell", "TypeCompiler", "enter_ref", "leave_ref"]
 
 N = TypeVar("N")
+
+
+class RefCell(Generic[N]):
+    """A recursive ref's compiled target, filled in once its compilation finishes, and its
+    height: how many levels of nesting one pass through the ref can add to a value."""
+
+    __slots__ = ("height", "node")
+
+    node: N  # set when the target's compilation finishes, before any codec can run
+
+    def __init__(self) -> None:
+        self.height = 1
+
+
+#: How deep the current thread is inside recursive refs, in levels (see :func:`enter_ref`).
+#: Per thread, because one compiled codec may decode in several threads at once.
+_recursion = threading.local()
+
+
+def enter_ref(height: int) -> None:
+    """Count one pass through a recursive ref (``height`` levels).
+
+    Only a recursive type lets the *data* choose how deep a value nests; every other type's
+    nesting is bounded by the type itself (at most :data:`MAX_DEPTH` levels, checked when it
+    is compiled). So the forwarding nodes of recursive refs are the one place that counts, and
+    types without them pay nothing. Raises :class:`Fail` past ``MAX_DEPTH`` levels, so a
+    hostile value is a decode error naming its path, never a ``RecursionError`` or a hang.
+    """
+    depth: int = getattr(_recursion, "depth", 0) + height
+    if depth > MAX_DEPTH:
+        raise Fail(
+            f"the value nests deeper than {MAX_DEPTH} levels through a recursive type "
+            "(sats.MAX_DEPTH)"
+        )
+    _recursion.depth = depth
+
+
+def leave_ref(height: int) -> None:
+    """Undo :func:`enter_ref` (call it in a ``finally``)."""
+    _recursion.depth -= height
 
 
 class TypeCompiler(ABC, Generic[N]):
     """One compilation: memoises sub-types and ties recursive refs through forwarding cells.
 
     A subclass implements every ``*_node`` hook; :meth:`node` does the rest.
+
+    It also measures each type's *height* (its levels of nesting, a recursive ref counting
+    one) and refuses a type nested deeper than :data:`MAX_DEPTH` levels, so neither the walk
+    here nor a codec built from it can exhaust the Python stack.
     """
 
     def __init__(self, typespace: Typespace | None) -> None:
         self.typespace = typespace
         self.memo: dict[AlgebraicType, N] = {}
+        self.heights: dict[AlgebraicType, int] = {}
         self.refs: dict[int, N] = {}
-        self.pending: dict[int, list[N]] = {}
+        self.pending: dict[int, RefCell[N]] = {}
+        self._depth = 0  # levels above the type being compiled
+        self._below = 0  # the greatest height among the children compiled so far
 
     def node(self, ty: AlgebraicType) -> N:
         found = self.memo.get(ty)
-        if found is None:
-            found = self.memo[ty] = self._build(ty)
+        if found is not None:
+            self._reach(self.heights.get(ty, 1))
+            return found
+        self._reach(1)
+        saved, self._below = self._below, 0
+        self._depth += 1
+        try:
+            found = self._build(ty)
+        finally:
+            self._depth -= 1
+        height = self._below + 1
+        self.memo[ty] = found
+        self.heights[ty] = height
+        self._below = max(saved, height)
         return found
+
+    def _reach(self, height: int) -> None:
+        """A child of ``height`` levels sits at the current depth: refuse it if too deep."""
+        if self._depth + height > MAX_DEPTH:
+            raise SatsError(
+                f"the type nests deeper than {MAX_DEPTH} levels (sats.MAX_DEPTH), "
+                "which no codec accepts"
+            )
+        self._below = max(self._below, height)
 
     # --- the hooks: one per kind of node ------------------------------------------------------
 
@@ -86,9 +157,10 @@ class TypeCompiler(ABC, Generic[N]):
         """ScheduleAt, given the node of the plain sum it is."""
 
     @abstractmethod
-    def forward_node(self, cell: list[N]) -> N:
+    def forward_node(self, cell: RefCell[N]) -> N:
         """A node for a ref still being compiled (a recursive type): it calls through ``cell``,
-        which holds the real node once its compilation finishes."""
+        which holds the real node (and its height) once its compilation finishes. It brackets
+        the call with :func:`enter_ref` / :func:`leave_ref`, which bound the recursion."""
 
     # --- the walk -----------------------------------------------------------------------------
 
@@ -126,12 +198,14 @@ class TypeCompiler(ABC, Generic[N]):
             return self.forward_node(cell)
         resolve(ty, self.typespace)  # raises for a missing typespace, a bad index, a ref loop
         assert self.typespace is not None
-        cell = self.pending[index] = []
+        cell = self.pending[index] = RefCell()
+        target_type = self.typespace.types[index]
         try:
-            target = self.node(self.typespace.types[index])
+            target = self.node(target_type)
         finally:
             del self.pending[index]
-        cell.append(target)
+        cell.node = target
+        cell.height = self.heights[target_type]
         self.refs[index] = target
         return target
 

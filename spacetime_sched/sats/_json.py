@@ -22,7 +22,7 @@ from typing import Any, Final
 from .._identity import ConnectionId, Identity
 from .._time import ScheduleAtInterval, ScheduleAtTime, TimeDuration, Timestamp
 from . import _coerce as co
-from ._compile import TypeCompiler
+from ._compile import RefCell, TypeCompiler, enter_ref, leave_ref
 from ._fail import Fail, show, with_segment
 from ._types import (
     CONNECTION_ID_TAG,
@@ -306,17 +306,25 @@ def _array_node(elem: JsonNode) -> JsonNode:
             raise with_segment(exc, f"[{len(out)}]") from None
         return out
 
+    # Units take no input in BSATN, so a few bytes may decode to a million of them
+    # (sats.MAX_ZERO_SIZE_ELEMENTS): their canonical forms convert in one C-level pass.
+    units = elem.unit
+
     def to(value: Any) -> Any:
         if type(value) is not list and (
             isinstance(value, (str, bytes, bytearray, memoryview, Mapping))
             or not hasattr(value, "__len__")
         ):
             raise Fail(f"expected a list (or another sequence) for an array, got {show(value)}")
+        if units and type(value) is list and value.count(()) == len(value):
+            return [[] for _ in value]
         return convert(elem_to, value)
 
     def frm(obj: Any) -> Any:
         if not isinstance(obj, list):
             raise Fail(f"expected a JSON array, got {show(obj)}")
+        if units and obj.count([]) == len(obj):
+            return [()] * len(obj)
         return convert(elem_frm, obj)
 
     return JsonNode(to, frm)
@@ -476,12 +484,22 @@ class _Compiler(TypeCompiler[JsonNode]):
     def schedule_at_node(self, generic: JsonNode) -> JsonNode:
         return _schedule_at_node(generic)
 
-    def forward_node(self, cell: list[JsonNode]) -> JsonNode:
+    def forward_node(self, cell: RefCell[JsonNode]) -> JsonNode:
         def to(value: Any) -> Any:
-            return cell[0].to(value)
+            height = cell.height
+            enter_ref(height)
+            try:
+                return cell.node.to(value)
+            finally:
+                leave_ref(height)
 
         def frm(obj: Any) -> Any:
-            return cell[0].frm(obj)
+            height = cell.height
+            enter_ref(height)
+            try:
+                return cell.node.frm(obj)
+            finally:
+                leave_ref(height)
 
         return JsonNode(to, frm)
 

@@ -32,7 +32,14 @@ __all__ = [
     "sum",
     "SpecialKind",
     "special_kind",
+    "MAX_DEPTH",
 ]
+
+#: The deepest nesting any codec handles, in levels (each product, sum, option, array or ref is
+#: one): a type nested deeper is refused when read from JSON or compiled, and a value of a
+#: recursive type may recurse this many levels at most. Python's own stack would otherwise be
+#: the limit, and a stack overflow is neither an error we can name nor always recoverable.
+MAX_DEPTH: Final = 128
 
 #: Primitive names exactly as SATS-JSON spells them, in ``AlgebraicType`` enum order.
 PRIMITIVE_NAMES: Final = (
@@ -389,7 +396,9 @@ def _show(obj: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _type_from_json(obj: Any, path: str) -> AlgebraicType:
+def _type_from_json(obj: Any, path: str, depth: int = 1) -> AlgebraicType:
+    if depth > MAX_DEPTH:
+        raise DecodeError(f"{path}: the type nests deeper than {MAX_DEPTH} levels (sats.MAX_DEPTH)")
     if not isinstance(obj, Mapping) or len(obj) != 1:
         raise DecodeError(
             f'{path}: expected a one-key object such as {{"U32": []}}, got {_show(obj)}'
@@ -399,7 +408,7 @@ def _type_from_json(obj: Any, path: str) -> AlgebraicType:
     if primitive is not None:
         return primitive
     if kind == "Array":
-        return ArrayType(_type_from_json(body, f"{path}.Array"))
+        return ArrayType(_type_from_json(body, f"{path}.Array", depth + 1))
     if kind == "Ref":
         if type(body) is not int or body < 0:
             raise DecodeError(f"{path}.Ref: expected a non-negative int, got {_show(body)}")
@@ -407,13 +416,13 @@ def _type_from_json(obj: Any, path: str) -> AlgebraicType:
     if kind == "Product":
         items = _members(body, "elements", f"{path}.Product")
         return ProductType(
-            ProductElement(*_member(m, f"{path}.Product.elements[{i}]"))
+            ProductElement(*_member(m, f"{path}.Product.elements[{i}]", depth))
             for i, m in enumerate(items)
         )
     if kind == "Sum":
         items = _members(body, "variants", f"{path}.Sum")
         return SumType(
-            SumVariant(*_member(m, f"{path}.Sum.variants[{i}]")) for i, m in enumerate(items)
+            SumVariant(*_member(m, f"{path}.Sum.variants[{i}]", depth)) for i, m in enumerate(items)
         )
     raise DecodeError(f"{path}: unknown algebraic type kind {kind!r}")
 
@@ -425,13 +434,13 @@ def _members(body: Any, key: str, path: str) -> Iterable[Any]:
     return members
 
 
-def _member(obj: Any, path: str) -> tuple[str | None, AlgebraicType]:
+def _member(obj: Any, path: str, depth: int) -> tuple[str | None, AlgebraicType]:
     if not isinstance(obj, Mapping) or "algebraic_type" not in obj:
         raise DecodeError(
             f'{path}: expected {{"name": ..., "algebraic_type": ...}}, got {_show(obj)}'
         )
     return _name_from_json(obj.get("name"), f"{path}.name"), _type_from_json(
-        obj["algebraic_type"], f"{path}.algebraic_type"
+        obj["algebraic_type"], f"{path}.algebraic_type", depth + 1
     )
 
 

@@ -653,7 +653,7 @@ class CronTrigger(TriggerBase):
 
     @property
     def fixed_time(self) -> bool:
-        """Whether the fixed-time DST policy applies (neither minute nor hour starts with *)."""
+        """Whether the fixed-time DST policy applies (neither minute nor hour starts with ``*``)."""
         return self._fixed_time
 
     @property
