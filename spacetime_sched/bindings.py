@@ -20,11 +20,11 @@ from .client import CallbackHandle, TableCache, UniqueIndex
 
 __all__ = ["TableHandle", "UniqueColumn"]
 
-R = TypeVar("R")
-K = TypeVar("K")
+_R = TypeVar("_R")
+_K = TypeVar("_K")
 
 
-class UniqueColumn(Generic[K, R]):
+class UniqueColumn(Generic[_K, _R]):
     """The lookup of one unique column: ``db.user.email.find("a@b") -> User | None``."""
 
     __slots__ = ("_index",)
@@ -35,12 +35,12 @@ class UniqueColumn(Generic[K, R]):
     def __repr__(self) -> str:
         return repr(self._index)
 
-    def find(self, value: K) -> R | None:
+    def find(self, value: _K) -> _R | None:
         """The cached row whose column equals ``value``, or ``None``."""
-        return cast("R | None", self._index.find(value))
+        return cast("_R | None", self._index.find(value))
 
 
-class TableHandle(Generic[R]):
+class TableHandle(Generic[_R]):
     """One table of the cache, typed by its row class ``R`` (generated subclasses add ``find``
     with the primary key's type, the unique columns and ``on_update`` where the table has a
     primary key)."""
@@ -65,25 +65,25 @@ class TableHandle(Generic[R]):
         """How many rows are cached."""
         return self._table.count()
 
-    def __iter__(self) -> Iterator[R]:
-        return cast("Iterator[R]", iter(self._table))
+    def __iter__(self) -> Iterator[_R]:
+        return cast("Iterator[_R]", iter(self._table))
 
-    def rows(self) -> list[R]:
+    def rows(self) -> list[_R]:
         """The cached rows."""
-        return cast("list[R]", self._table.rows())
+        return cast("list[_R]", self._table.rows())
 
-    def on_insert(self, callback: Callable[[R], object]) -> CallbackHandle:
+    def on_insert(self, callback: Callable[[_R], object]) -> CallbackHandle:
         """Call ``callback(row)`` (plain or ``async``) when a row enters the cache."""
         return self._table.on_insert(callback)
 
-    def on_delete(self, callback: Callable[[R], object]) -> CallbackHandle:
+    def on_delete(self, callback: Callable[[_R], object]) -> CallbackHandle:
         """Call ``callback(row)`` (plain or ``async``) when a row leaves the cache."""
         return self._table.on_delete(callback)
 
-    def _find(self, key: Any) -> R | None:
-        return cast("R | None", self._table.find(key))
+    def _find(self, key: Any) -> _R | None:
+        return cast("_R | None", self._table.find(key))
 
-    def _on_update(self, callback: Callable[[R, R], object]) -> CallbackHandle:
+    def _on_update(self, callback: Callable[[_R, _R], object]) -> CallbackHandle:
         return self._table.on_update(callback)
 
     def _unique(self, column: str) -> UniqueIndex:

@@ -516,7 +516,7 @@ def schema_digest(schema: ModuleSchema) -> str:
 
 
 def register_row_classes(digest: str, classes: Mapping[str, Any]) -> None:
-    """Use ``classes`` (keyed by :func:`type_key`) for rows, structs and enums of the schema
+    """Use ``classes`` (keyed by ``type_key``) for rows, structs and enums of the schema
     whose :func:`schema_digest` is ``digest`` (generated bindings call this on import, so the
     rows a connection decodes are instances of the generated classes). A model already
     compiled for that schema is dropped, so the next connection uses them. An empty mapping
