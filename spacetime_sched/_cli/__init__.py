@@ -6,6 +6,8 @@ Commands (each in its own module, added to the parser by :data:`_COMMANDS`):
 * ``next EXPRESSION`` / ``next --daily HH:MM``: the next fire times of a trigger (:mod:`._next`);
 * ``reducers --uri URI --database NAME``: a database's reducers and their types
   (:mod:`._reducers`);
+* ``generate (--uri URI --database NAME | --schema FILE) -o DIR``: typed Python bindings for a
+  module (:mod:`._generate`);
 * ``serve [MODULE.py]``: the local SpacetimeDB-compatible server (:mod:`._serve`);
 * ``demo``: the end-to-end demo (:mod:`._demo`).
 
@@ -23,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from .._version import __version__
+from ._generate import add_generate
 from ._next import add_next
 from ._reducers import add_reducers
 from ._run import add_run
@@ -82,6 +85,7 @@ _COMMANDS: Final[tuple[Callable[[Any], None], ...]] = (
     lambda commands: add_run(commands, add_backend),
     add_next,
     lambda commands: add_reducers(commands, add_backend),
+    lambda commands: add_generate(commands, add_backend),
     lambda commands: add_serve(commands, add_backend),
     _add_demo,
 )

@@ -39,7 +39,7 @@ from ._options import (
 from ._reconnect import ReconnectPolicy
 from ._reducers import ReducerCaller, Reducers
 from ._results import ProcedureCallResult, ReducerCallResult, RowChanges
-from ._rows import Row, row_dict
+from ._rows import Row, register_row_classes, row_dict, schema_digest
 from ._scheduling import ConnectionScheduler, register_scheduler_factory
 from ._server_schedules import ScheduleChange, ScheduleTable, ServerSchedule, ServerSchedules
 from ._subscription import SubscriptionHandle, SubscriptionUpdate
@@ -85,8 +85,10 @@ __all__ = [
     "WireProtocol",
     "create_identity",
     "http_base_url",
+    "register_row_classes",
     "register_scheduler_factory",
     "row_dict",
+    "schema_digest",
 ]
 
 

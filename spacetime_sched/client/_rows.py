@@ -39,7 +39,16 @@ import attrs
 from .. import sats
 from ..protocol import ModuleSchema
 
-__all__ = ["Row", "RowModel", "TableRows", "row_dict", "row_model"]
+__all__ = [
+    "Row",
+    "RowModel",
+    "TableRows",
+    "register_row_classes",
+    "row_dict",
+    "row_model",
+    "schema_digest",
+    "type_key",
+]
 
 #: A converter of one value; ``None`` where the value needs none (the common case).
 _Conv = Callable[[Any], Any] | None
@@ -149,11 +158,28 @@ def _make_class(name: str, columns: tuple[str | None, ...]) -> type[Row]:
     return cls
 
 
-class RowModel:
-    """The row and struct classes of one module schema (see the module docs)."""
+def type_key(ty: sats.AlgebraicType, index: int | None = None) -> str:
+    """The key a registered class is found by: ``ref:<index>`` for a named struct of the
+    typespace, else a hash of the type's canonical JSON (an inline struct, an enum)."""
+    if index is not None:
+        return f"ref:{index}"
+    canonical = json.dumps(ty.to_json(), sort_keys=True, separators=(",", ":"))
+    return "type:" + hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
-    def __init__(self, schema: ModuleSchema) -> None:
+
+class RowModel:
+    """The row and struct classes of one module schema (see the module docs).
+
+    ``classes`` (from :func:`register_row_classes`, e.g. by generated bindings) are used instead
+    of generated ones where their key (:func:`type_key`) and attributes match: a struct class
+    in place of the one :func:`attrs.make_class` would build, and for an enum, a tuple of one
+    class per variant (``cls()`` for a unit variant, ``cls(payload)`` else, each with a
+    ``__tag__``), so decoded enum values are instances of those instead of ``SumValue``.
+    """
+
+    def __init__(self, schema: ModuleSchema, classes: Mapping[str, Any] | None = None) -> None:
         self._schema = schema
+        self._registered: Mapping[str, Any] = classes or {}
         self._typespace = schema.typespace
         self._type_names = {typedef.ty: typedef.name for typedef in schema.types}
         #: typespace index -> (to_typed, to_plain) of a type there, built on first use
@@ -265,13 +291,23 @@ class RowModel:
             if any(e.name is None for e in ty.elements):
                 inline = _tuple(convs)
             else:  # one class per inline struct type, named after where it first appears
-                inline = self._struct(_make_class(hint, ty.names), ty, convs)
+                cls = self._registered_class(type_key(ty), ty.names)
+                inline = self._struct(cls or _make_class(hint, ty.names), ty, convs)
             self._inline[ty] = inline
             return inline
         if isinstance(ty, sats.SumType):
             if ty.is_option:
                 return _option(*self._convs(ty.variants[0].algebraic_type, hint))
-            return _sum([self._convs(v.algebraic_type, v.name or hint) for v in ty.variants])
+            convs = [self._convs(v.algebraic_type, v.name or hint) for v in ty.variants]
+            variants = self._registered.get(type_key(ty)) if self._registered else None
+            if variants is not None and len(variants) == len(ty.variants):
+                units = [
+                    isinstance(r := self._typespace.resolve(v.algebraic_type), sats.ProductType)
+                    and not r.elements
+                    for v in ty.variants
+                ]
+                return _variant_classes(ty, tuple(variants), units, convs)
+            return _sum(convs)
         raise TypeError(f"not a SATS type: {ty!r}")  # pragma: no cover - sats validated it
 
     def _ref(self, index: int) -> tuple[_Conv, _Conv]:
@@ -300,7 +336,7 @@ class RowModel:
             return result
         assert isinstance(ty, sats.ProductType)
         name = self._type_names.get(index) or self._table_name_of(index) or f"Type{index}"
-        cls = _make_class(name, ty.names)
+        cls = self._registered_class(type_key(ty, index), ty.names) or _make_class(name, ty.names)
         self._classes[index] = cls
         cell2: list[tuple[_Conv, _Conv]] = []
         self._refs[index] = (
@@ -312,6 +348,17 @@ class RowModel:
         cell2.append(result)
         self._refs[index] = result
         return result
+
+    def _registered_class(self, key: str, columns: tuple[str | None, ...]) -> type[Row] | None:
+        """The registered class for ``key`` if its attributes are the ones the columns make."""
+        cls = self._registered.get(key) if self._registered else None
+        if (
+            isinstance(cls, type)
+            and issubclass(cls, Row)
+            and tuple(cls.__columns__.values()) == _attribute_names(columns)
+        ):
+            return cls
+        return None
 
     def _table_name_of(self, index: int) -> str | None:
         for table in self._schema.tables:
@@ -423,10 +470,65 @@ def _sum(convs: list[tuple[_Conv, _Conv]]) -> tuple[_Conv, _Conv]:
     return (lambda value: convert(0, value)), (lambda value: convert(1, value))
 
 
+def _variant_classes(
+    ty: sats.SumType,
+    classes: tuple[Any, ...],
+    units: list[bool],
+    convs: list[tuple[_Conv, _Conv]],
+) -> tuple[_Conv, _Conv]:
+    """Converters between ``SumValue`` (the codec's form) and one registered class per variant."""
+    names = [v.name for v in ty.variants]
+    by_class = {cls: tag for tag, cls in enumerate(classes)}
+
+    def to_typed(value: Any) -> Any:
+        if not isinstance(value, sats.SumValue) or not 0 <= value.tag < len(classes):
+            return value
+        if units[value.tag]:
+            return classes[value.tag]()
+        conv = convs[value.tag][0]
+        return classes[value.tag](value.value if conv is None else conv(value.value))
+
+    def to_plain(value: Any) -> Any:
+        tag = by_class.get(type(value))
+        if tag is None:
+            return value  # a SumValue already (or a wrong value the encoder names)
+        if units[tag]:
+            return sats.SumValue(tag, names[tag], ())
+        conv = convs[tag][1]
+        payload = value.value
+        return sats.SumValue(tag, names[tag], payload if conv is None else conv(payload))
+
+    return to_typed, to_plain
+
+
 # --- one model per schema ----------------------------------------------------------------------
 
 _models_by_id: dict[int, tuple[ModuleSchema, RowModel]] = {}
 _models_by_content: dict[str, RowModel] = {}
+_registered_classes: dict[str, Mapping[str, Any]] = {}
+
+
+def schema_digest(schema: ModuleSchema) -> str:
+    """The SHA-256 of the schema's canonical JSON: the same schema, the same digest."""
+    return hashlib.sha256(
+        json.dumps(schema.to_json(), sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def register_row_classes(digest: str, classes: Mapping[str, Any]) -> None:
+    """Use ``classes`` (keyed by ``type_key``) for rows, structs and enums of the schema
+    whose :func:`schema_digest` is ``digest`` (generated bindings call this on import, so the
+    rows a connection decodes are instances of the generated classes). A model already
+    compiled for that schema is dropped, so the next connection uses them. An empty mapping
+    removes the registration (the runtime's own classes again)."""
+    if classes:
+        _registered_classes[digest] = dict(classes)
+    else:
+        _registered_classes.pop(digest, None)
+    model = _models_by_content.pop(digest, None)
+    if model is not None:
+        for key in [k for k, (_s, m) in _models_by_id.items() if m is model]:
+            del _models_by_id[key]
 
 
 def row_model(schema: ModuleSchema) -> RowModel:
@@ -435,12 +537,10 @@ def row_model(schema: ModuleSchema) -> RowModel:
     found = _models_by_id.get(id(schema))
     if found is not None and found[0] is schema:
         return found[1]
-    digest = hashlib.sha256(
-        json.dumps(schema.to_json(), sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
+    digest = schema_digest(schema)
     model = _models_by_content.get(digest)
     if model is None:
-        model = RowModel(schema)
+        model = RowModel(schema, _registered_classes.get(digest))
         _models_by_content[digest] = model
         while len(_models_by_content) > _MODEL_CACHE_SIZE:
             del _models_by_content[next(iter(_models_by_content))]
