@@ -227,7 +227,11 @@ async def test_run_until_a_signal_then_drain(
     assert fired
     assert {e["reducer"] for e in fired} <= {"add_person", "add"}
     assert all(isinstance(e["lateness_us"], int) for e in fired)
-    assert [e["event"] for e in events[-2:]] == ["stopping", "stopped"]
+    # Calls still running at the signal are drained: their "fired" may follow "stopping".
+    names = [e["event"] for e in events]
+    assert names[-1] == "stopped"
+    assert "stopping" in names
+    assert set(names[names.index("stopping") + 1 : -1]) <= {"fired"}
     assert events[-1]["runs"] == len(fired)
 
 
