@@ -18,8 +18,8 @@ from typing import Any, Final
 
 from .._codegen import generate_bindings
 from .._errors import SpacetimeSchedError
-from ..client import DbConnection
 from ..protocol import ModuleSchema
+from ._connect import build_connection
 from ._signals import StopRequest, run_command
 
 __all__ = ["add_generate", "write_bindings"]
@@ -114,13 +114,8 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
 
 
 async def _fetch(args: argparse.Namespace, fetched: list[ModuleSchema], stop: StopRequest) -> int:
-    builder = DbConnection.builder().with_uri(args.uri).with_database_name(args.database)
-    if args.token:
-        builder = builder.with_token(args.token)
-    elif args.credentials_file:
-        builder = builder.with_credentials_file(args.credentials_file)
     try:
-        async with builder.build() as conn:
+        async with build_connection(args, args.uri, args.database) as conn:
             fetched.append(await conn.module_schema())
     except (SpacetimeSchedError, OSError) as exc:
         return _fail(f"{type(exc).__name__}: {exc}", EXIT_FAILURE)

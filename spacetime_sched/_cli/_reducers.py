@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from .._errors import SpacetimeSchedError
-from ..client import DbConnection
 from ..protocol import ModuleSchema
+from ._connect import build_connection
 from ._signals import StopRequest, run_command
 
 __all__ = ["add_reducers", "describe_reducers"]
@@ -63,13 +63,8 @@ def _run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
 
 
 async def _list(args: argparse.Namespace, out: Callable[[str], None], stop: StopRequest) -> int:
-    builder = DbConnection.builder().with_uri(args.uri).with_database_name(args.database)
-    if args.token:
-        builder = builder.with_token(args.token)
-    elif args.credentials_file:
-        builder = builder.with_credentials_file(args.credentials_file)
     try:
-        async with builder.build() as conn:
+        async with build_connection(args, args.uri, args.database) as conn:
             schema = await conn.module_schema()
     except (SpacetimeSchedError, OSError) as exc:
         print(f"spacetime-sched reducers: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -35,6 +35,7 @@ from ..scheduler import (
     SQLiteStore,
 )
 from . import _output
+from ._connect import build_connection
 from ._schedfile import ScheduleEntry, load_schedules
 from ._signals import StopRequest, run_command
 
@@ -151,12 +152,7 @@ async def _run_schedules(
 
                 server = LocalServer(example_module.make_module(), database=database)
                 uri = (await stack.enter_async_context(server)).uri
-            builder = DbConnection.builder().with_uri(uri).with_database_name(database)
-            if args.token:
-                builder = builder.with_token(args.token)
-            elif args.credentials_file:
-                builder = builder.with_credentials_file(args.credentials_file)
-            conn = await stack.enter_async_context(builder.build())
+            conn = await stack.enter_async_context(build_connection(args, uri, database))
             problems = await _check_against_schema(conn, args.file, entries)
             if problems:
                 raise ScheduleFileError(args.file, problems)
