@@ -68,7 +68,7 @@ from ._base import (
 )
 
 # One row layout for both SQL stores: the SQLite store's row codec (tagged JSON columns).
-from ._sqlite import _record_from_row, _row_values
+from ._sqlite import _record_from_row, _row_values, _rows_to_save
 
 __all__ = ["ExpiredFire", "PostgresStore", "SCHEMA_VERSION"]
 
@@ -576,11 +576,7 @@ class PostgresStore(StoreBase):
 
     async def save_many(self, records: Iterable[StoredSchedule]) -> None:
         """Insert or replace each record, all or none, and notify other instances."""
-        rows = []
-        for record in records:
-            if not isinstance(record, StoredSchedule):
-                raise TypeError(f"save: expected StoredSchedule, got {type(record).__name__}")
-            rows.append(_row_values(record, self.owner))  # bad args fail before any I/O
+        rows = _rows_to_save(records, self.owner)  # bad args fail before any I/O
         if rows:
             await self._run(lambda c: self._save_rows(c, rows))
 

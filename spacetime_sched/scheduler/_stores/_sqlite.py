@@ -133,6 +133,17 @@ def _text_column(value: Any, column: str) -> str:
     return value
 
 
+def _rows_to_save(records: Iterable[StoredSchedule], owner: str) -> list[tuple[Any, ...]]:
+    """The rows of ``records`` for an upsert (shared by the SQL stores); a value that is not a
+    :class:`StoredSchedule` is refused before anything is written."""
+    rows = []
+    for record in records:
+        if not isinstance(record, StoredSchedule):
+            raise TypeError(f"save: expected StoredSchedule, got {type(record).__name__}")
+        rows.append(_row_values(record, owner))
+    return rows
+
+
 def _record_from_row(row: tuple[Any, ...]) -> StoredSchedule:
     (sid, reducer, args, trigger, policy, metadata, status, runs, next_run, created) = row
     args_value = loads_value(_text_column(args, "args"), "args")
@@ -303,11 +314,7 @@ class SQLiteStore(StoreBase):
         await self.save_many((record,))
 
     async def save_many(self, records: Iterable[StoredSchedule]) -> None:
-        rows = []
-        for record in records:
-            if not isinstance(record, StoredSchedule):
-                raise TypeError(f"save: expected StoredSchedule, got {type(record).__name__}")
-            rows.append(_row_values(record, self.owner))  # bad args fail before any I/O
+        rows = _rows_to_save(records, self.owner)  # bad args fail before any I/O
         if len(rows) == 1:  # one autocommit statement is already atomic
             await self._run(lambda c: c.execute(_UPSERT, rows[0]))
         elif rows:
